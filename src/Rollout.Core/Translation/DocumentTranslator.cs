@@ -1,0 +1,387 @@
+using System.Buffers;
+using System.IO.Hashing;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Rollout.Core.Spec;
+
+namespace Rollout.Core.Translation;
+
+/// <summary>
+/// A spec's mapping compiled once into a translator from source rows to target documents. The output is
+/// canonical JSON (properties sorted by ordinal name, no white space, decimals normalised), so that the same
+/// row always gives the same bytes and the same <see cref="ContentHash"/> on every machine. Non-ASCII text is
+/// kept as is (relaxed escaping: the documents are data, never embedded in HTML). Thread-safe.
+/// </summary>
+public sealed partial class DocumentTranslator
+{
+    /// <summary>The target field that holds the document id.</summary>
+    public const string IdField = "id";
+
+    private readonly Node _root;
+    private readonly Leaf _id;
+    private readonly Leaf _partitionKey;
+    private readonly Leaf[] _leaves;
+
+    private DocumentTranslator(Node root, Leaf id, Leaf partitionKey, Leaf[] leaves, IReadOnlyList<string> columns)
+    {
+        _root = root;
+        _id = id;
+        _partitionKey = partitionKey;
+        _leaves = leaves;
+        SourceColumns = columns;
+    }
+
+    /// <summary>Every source column the mapping reads, in first-use order (for SELECT lists).</summary>
+    public IReadOnlyList<string> SourceColumns { get; }
+
+    /// <summary>The target field path of the partition key (<c>/customer/id</c> becomes <c>customer.id</c>).</summary>
+    public string PartitionKeyField => _partitionKey.Path;
+
+    /// <summary>Compiles the mapping of a validated spec.</summary>
+    /// <param name="spec">A spec that passed <see cref="RolloutSpecLoader"/>.</param>
+    /// <exception cref="ArgumentException">The mapping is not valid (validate the spec first).</exception>
+    public static DocumentTranslator Compile(RolloutSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var problems = RolloutSpecValidator.ValidateMapping(spec.Mapping, spec.Target.PartitionKey, "$.mapping");
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException("The mapping is not valid: " + string.Join("; ", problems), nameof(spec));
+        }
+
+        var partitionField = PartitionKeyPathToField(spec.Target.PartitionKey);
+        var root = new Node(string.Empty);
+        var leaves = new List<Leaf>();
+        var columns = new List<string>();
+        foreach (var (path, rule) in spec.Mapping)
+        {
+            var required = rule.Required || path == IdField || path == partitionField;
+            var leaf = CompileLeaf(path, rule, required, leaves.Count);
+            leaves.Add(leaf);
+            foreach (var column in leaf.Columns)
+            {
+                if (!columns.Contains(column, StringComparer.OrdinalIgnoreCase))
+                {
+                    columns.Add(column);
+                }
+            }
+
+            var node = root;
+            var segments = path.Split('.');
+            for (var i = 0; i < segments.Length - 1; i++)
+            {
+                node = node.Child(segments[i]);
+            }
+
+            node.Leaves.Add((segments[^1], leaf));
+        }
+
+        root.Seal();
+        var all = leaves.ToArray();
+        return new DocumentTranslator(
+            root,
+            all.Single(l => l.Path == IdField),
+            all.Single(l => l.Path == partitionField),
+            all,
+            columns);
+    }
+
+    /// <summary>Converts a partition key path (<c>/a/b</c>) to a mapping field path (<c>a.b</c>).</summary>
+    /// <param name="partitionKeyPath">The container's partition key path.</param>
+    public static string PartitionKeyPathToField(string partitionKeyPath)
+    {
+        ArgumentNullException.ThrowIfNull(partitionKeyPath);
+        return partitionKeyPath.TrimStart('/').Replace('/', '.');
+    }
+
+    /// <summary>Translates one row. Never throws for bad data: every failing field is reported.</summary>
+    /// <param name="row">The source row.</param>
+    public TranslationResult Translate(SourceRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        var values = new JsonScalar?[_leaves.Length];
+        List<TranslationError>? errors = null;
+        for (var i = 0; i < _leaves.Length; i++)
+        {
+            if (_leaves[i].Evaluate(row, out var value, out var error))
+            {
+                values[i] = value;
+            }
+            else
+            {
+                (errors ??= []).Add(error!);
+            }
+        }
+
+        string? id = null;
+        if (values[_id.Index] is { } idValue)
+        {
+            id = idValue.AsText();
+            if (id.Length == 0 || id.Length > 1023 || id.AsSpan().IndexOfAny(ForbiddenIdCharacters) >= 0)
+            {
+                (errors ??= []).Add(new TranslationError(IdField, _id.Columns.FirstOrDefault(), TranslationErrorKind.ConversionFailed,
+                    $"'{id}' is not a usable document id (1 to 1023 characters, none of / \\ ? #)"));
+            }
+        }
+
+        if (errors is not null)
+        {
+            return TranslationResult.Failure(errors);
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            WriteNode(_root, values, writer);
+        }
+
+        var json = buffer.WrittenMemory.ToArray();
+        var partitionKey = values[_partitionKey.Index]!.Value.AsText();
+        return TranslationResult.Success(new TranslatedDocument(id!, partitionKey, json, new ContentHash(XxHash128.HashToUInt128(json))));
+    }
+
+    private static void WriteNode(Node node, JsonScalar?[] values, Utf8JsonWriter writer)
+    {
+        writer.WriteStartObject();
+        foreach (var (name, child, leaf) in node.Ordered)
+        {
+            writer.WritePropertyName(name);
+            if (child is not null)
+            {
+                WriteNode(child, values, writer);
+            }
+            else if (values[leaf!.Index] is { } value)
+            {
+                value.WriteTo(writer);
+            }
+            else
+            {
+                writer.WriteNullValue();
+            }
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static Leaf CompileLeaf(string path, FieldRuleSpec rule, bool required, int index)
+    {
+        if (rule.Const is { } constant)
+        {
+            var copy = constant.Clone();
+            return new Leaf(path, [], required, index, (SourceRow _, out JsonScalar? value, out TranslationError? error) =>
+            {
+                error = null;
+                value = copy.ValueKind == JsonValueKind.Null ? null : JsonScalar.Raw(copy);
+                return true;
+            });
+        }
+
+        if (rule.Template is { } template)
+        {
+            var parts = TemplateParts(template);
+            var columns = parts.Where(p => p.IsColumn).Select(p => p.Text).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+            return new Leaf(path, columns, required, index, (SourceRow row, out JsonScalar? value, out TranslationError? error) =>
+            {
+                var text = new System.Text.StringBuilder();
+                foreach (var part in parts)
+                {
+                    if (!part.IsColumn)
+                    {
+                        text.Append(part.Text);
+                        continue;
+                    }
+
+                    if (!Read(row, path, part.Text, required: true, out var raw, out error))
+                    {
+                        value = null;
+                        return false;
+                    }
+
+                    text.Append(Conversions.Natural(raw!, out var scalar, out _)
+                        ? scalar.AsText()
+                        : System.Convert.ToString(raw, System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                value = JsonScalar.Text(text.ToString());
+                error = null;
+                return true;
+            });
+        }
+
+        var column = rule.From!;
+        Converter converter = Conversions.Natural;
+        if (rule.Convert is { } name && !Conversions.TryGet(name, out converter))
+        {
+            throw new ArgumentException($"Unknown conversion '{name}'.", nameof(rule));
+        }
+
+        return new Leaf(path, [column], required, index, (SourceRow row, out JsonScalar? value, out TranslationError? error) =>
+        {
+            value = null;
+            if (!Read(row, path, column, required, out var raw, out error))
+            {
+                return false;
+            }
+
+            if (raw is null)
+            {
+                return true;
+            }
+
+            if (converter(raw, out var scalar, out var reason))
+            {
+                value = scalar;
+                return true;
+            }
+
+            error = new TranslationError(path, column, TranslationErrorKind.ConversionFailed,
+                rule.Convert is null ? reason! : $"{rule.Convert}: {reason}");
+            return false;
+        });
+    }
+
+    private static bool Read(SourceRow row, string path, string column, bool required, out object? value, out TranslationError? error)
+    {
+        error = null;
+        if (!row.TryGet(column, out value))
+        {
+            error = new TranslationError(path, column, TranslationErrorKind.MissingColumn, $"the source row has no column '{column}'");
+            return false;
+        }
+
+        if (value is null && required)
+        {
+            error = new TranslationError(path, column, TranslationErrorKind.NullInRequiredField, $"'{column}' is NULL but '{path}' is required");
+            return false;
+        }
+
+        return true;
+    }
+
+    internal static IReadOnlyList<(bool IsColumn, string Text)> TemplateParts(string template)
+    {
+        var parts = new List<(bool, string)>();
+        var last = 0;
+        foreach (Match match in PlaceholderRegex().Matches(template))
+        {
+            if (match.Index > last)
+            {
+                parts.Add((false, template[last..match.Index]));
+            }
+
+            parts.Add((true, match.Groups[1].Value));
+            last = match.Index + match.Length;
+        }
+
+        if (last < template.Length)
+        {
+            parts.Add((false, template[last..]));
+        }
+
+        return parts;
+    }
+
+    [GeneratedRegex(@"\{([^{}]*)\}", RegexOptions.CultureInvariant)]
+    private static partial Regex PlaceholderRegex();
+
+    private static readonly System.Buffers.SearchValues<char> ForbiddenIdCharacters = System.Buffers.SearchValues.Create("/\\?#");
+
+    private delegate bool LeafEvaluator(SourceRow row, out JsonScalar? value, out TranslationError? error);
+
+    private sealed class Leaf(string path, string[] columns, bool required, int index, LeafEvaluator evaluate)
+    {
+        public string Path { get; } = path;
+
+        public string[] Columns { get; } = columns;
+
+        public int Index { get; } = index;
+
+        public bool Evaluate(SourceRow row, out JsonScalar? value, out TranslationError? error)
+        {
+            if (!evaluate(row, out value, out error))
+            {
+                return false;
+            }
+
+            if (value is null && required)
+            {
+                error = new TranslationError(Path, Columns.FirstOrDefault(), TranslationErrorKind.NullInRequiredField, $"'{Path}' is required but has no value");
+                return false;
+            }
+
+            return true;
+        }
+    }
+
+    private sealed class Node(string name)
+    {
+        private readonly Dictionary<string, Node> _children = new(StringComparer.Ordinal);
+
+        public string Name { get; } = name;
+
+        public List<(string Name, Leaf Leaf)> Leaves { get; } = [];
+
+        public (string Name, Node? Child, Leaf? Leaf)[] Ordered { get; private set; } = [];
+
+        public Node Child(string segment)
+        {
+            if (!_children.TryGetValue(segment, out var child))
+            {
+                child = new Node(segment);
+                _children.Add(segment, child);
+            }
+
+            return child;
+        }
+
+        public void Seal()
+        {
+            foreach (var child in _children.Values)
+            {
+                child.Seal();
+            }
+
+            Ordered = _children.Values.Select(c => (c.Name, (Node?)c, (Leaf?)null))
+                .Concat(Leaves.Select(l => (l.Name, (Node?)null, (Leaf?)l.Leaf)))
+                .OrderBy(e => e.Item1, StringComparer.Ordinal)
+                .ToArray();
+        }
+    }
+}
+
+/// <summary>Writes any JSON value canonically: object properties sorted by ordinal name, no white space.</summary>
+public static class CanonicalJson
+{
+    /// <summary>Writes <paramref name="element"/> canonically.</summary>
+    /// <param name="element">Any JSON value.</param>
+    /// <param name="writer">Destination.</param>
+    public static void Write(JsonElement element, Utf8JsonWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                writer.WriteStartObject();
+                foreach (var property in element.EnumerateObject().OrderBy(p => p.Name, StringComparer.Ordinal))
+                {
+                    writer.WritePropertyName(property.Name);
+                    Write(property.Value, writer);
+                }
+
+                writer.WriteEndObject();
+                break;
+            case JsonValueKind.Array:
+                writer.WriteStartArray();
+                foreach (var item in element.EnumerateArray())
+                {
+                    Write(item, writer);
+                }
+
+                writer.WriteEndArray();
+                break;
+            default:
+                element.WriteTo(writer);
+                break;
+        }
+    }
+}
