@@ -1,0 +1,244 @@
+using Rollout.Core.Translation;
+
+namespace Rollout.Core.DataPath;
+
+/// <summary>Where a fault can be injected (crash tests).</summary>
+public enum FaultPoint
+{
+    /// <summary>After the batch was read and translated, before anything was written.</summary>
+    BeforeApply,
+
+    /// <summary>After the target applied the batch and its dead letters were recorded, before the checkpoint.</summary>
+    AfterApplyBeforeCheckpoint,
+
+    /// <summary>After the checkpoint was saved.</summary>
+    AfterCheckpoint,
+
+    /// <summary>Backfill: after a batch was copied, before its progress was saved.</summary>
+    BackfillAfterCopy,
+}
+
+/// <summary>Settings of the dual-write processor.</summary>
+public sealed record DualWriteOptions
+{
+    /// <summary>Changes per batch.</summary>
+    public int BatchSize { get; init; } = 5000;
+
+    /// <summary>How long a lease holds without renewal; renewed every batch.</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The owner id of this instance (unique per process).</summary>
+    public required string InstanceId { get; init; }
+}
+
+/// <summary>What one batch did.</summary>
+/// <param name="LeaseHeld">False when another instance owns the feed (nothing was done).</param>
+/// <param name="Read">Changes read.</param>
+/// <param name="Applied">Writes that changed the target.</param>
+/// <param name="Stale">Writes skipped by the version guard.</param>
+/// <param name="DeadLettered">Changes that could not be translated.</param>
+/// <param name="Checkpoint">Checkpoint after the batch.</param>
+public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Stale, int DeadLettered, long Checkpoint);
+
+/// <summary>
+/// Moves changes from the source feed to the target: read a batch after the checkpoint, translate each
+/// change through the compiled mapping, apply version-guarded upserts and tombstones in one target batch,
+/// dead-letter what cannot be translated, and only then advance the checkpoint. A crash anywhere replays the
+/// batch; the version guard makes the replay harmless (at-least-once delivery, exactly-once effect).
+/// One instance owns a feed at a time through a lease.
+/// </summary>
+public sealed class DualWriteProcessor
+{
+    private readonly string _feature;
+    private readonly DocumentTranslator _translator;
+    private readonly IChangeFeed _feed;
+    private readonly ITargetStore _target;
+    private readonly ICheckpointStore _checkpoints;
+    private readonly IDeadLetterStore _deadLetters;
+    private readonly ILeaseStore _leases;
+    private readonly DualWriteOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Action<FaultPoint>? _fault;
+    private readonly RolloutMetrics? _metrics;
+
+    /// <summary>Creates a processor.</summary>
+    /// <param name="feature">Feature key (names checkpoint and lease).</param>
+    /// <param name="translator">Compiled mapping.</param>
+    /// <param name="feed">Source change feed.</param>
+    /// <param name="target">Target store.</param>
+    /// <param name="checkpoints">Checkpoint store.</param>
+    /// <param name="deadLetters">Dead-letter store.</param>
+    /// <param name="leases">Lease store.</param>
+    /// <param name="options">Settings.</param>
+    /// <param name="time">Clock.</param>
+    /// <param name="fault">Test hook: called at each <see cref="FaultPoint"/>; throw to simulate a crash.</param>
+    /// <param name="metrics">Instruments, or null.</param>
+    public DualWriteProcessor(
+        string feature,
+        DocumentTranslator translator,
+        IChangeFeed feed,
+        ITargetStore target,
+        ICheckpointStore checkpoints,
+        IDeadLetterStore deadLetters,
+        ILeaseStore leases,
+        DualWriteOptions options,
+        TimeProvider time,
+        Action<FaultPoint>? fault = null,
+        RolloutMetrics? metrics = null)
+    {
+        _feature = feature;
+        _translator = translator;
+        _feed = feed;
+        _target = target;
+        _checkpoints = checkpoints;
+        _deadLetters = deadLetters;
+        _leases = leases;
+        _options = options;
+        _time = time;
+        _fault = fault;
+        _metrics = metrics;
+    }
+
+    /// <summary>Name of this feature's checkpoint and lease.</summary>
+    public string FeedName => $"{_feature}/dualwrite";
+
+    /// <summary>Processes one batch if this instance holds (or can take) the lease.</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task<BatchOutcome> RunOnceAsync(CancellationToken cancellationToken)
+    {
+        if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
+        {
+            return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
+        }
+
+        var started = _time.GetTimestamp();
+        var checkpoint = await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0;
+        var changes = await _feed.ReadChangesAsync(checkpoint, _options.BatchSize, cancellationToken);
+        if (changes.Count == 0)
+        {
+            return new BatchOutcome(true, 0, 0, 0, 0, checkpoint);
+        }
+
+        var writes = new List<TargetWrite>(changes.Count);
+        var failed = new List<DeadLetter>();
+        foreach (var change in changes)
+        {
+            if (change.Row is null)
+            {
+                writes.Add(new TargetWrite(change.Key, change.Version, null));
+                continue;
+            }
+
+            var result = _translator.Translate(change.Row);
+            if (result.IsSuccess)
+            {
+                writes.Add(new TargetWrite(change.Key, change.Version, result.Document));
+            }
+            else
+            {
+                failed.Add(new DeadLetter(0, _feature, change.Key, change.Version, result.Errors, _time.GetUtcNow(), 1, null));
+            }
+        }
+
+        _fault?.Invoke(FaultPoint.BeforeApply);
+        var applied = await _target.ApplyAsync(writes, cancellationToken);
+        if (failed.Count > 0)
+        {
+            await _deadLetters.AddAsync(failed, cancellationToken);
+        }
+
+        _fault?.Invoke(FaultPoint.AfterApplyBeforeCheckpoint);
+
+        var last = changes[^1].Version;
+        await _checkpoints.SaveAsync(FeedName, last, cancellationToken);
+        _fault?.Invoke(FaultPoint.AfterCheckpoint);
+        _metrics?.RecordBatch(_feature, changes.Count, applied.Applied, applied.Stale, failed.Count, _time.GetElapsedTime(started));
+        return new BatchOutcome(true, changes.Count, applied.Applied, applied.Stale, failed.Count, last);
+    }
+
+    /// <summary>Runs batches until the checkpoint reaches the feed's current version (or the lease is held elsewhere).</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <param name="progress">Called after each batch.</param>
+    /// <returns>The summed outcome.</returns>
+    public async Task<BatchOutcome> DrainAsync(CancellationToken cancellationToken, Action<BatchOutcome>? progress = null)
+    {
+        var target = await _feed.GetCurrentVersionAsync(cancellationToken);
+        var total = new BatchOutcome(true, 0, 0, 0, 0, 0);
+        while (true)
+        {
+            var batch = await RunOnceAsync(cancellationToken);
+            total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
+                total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
+            progress?.Invoke(batch);
+            if (!batch.LeaseHeld || batch.Read == 0 || batch.Checkpoint >= target)
+            {
+                return total;
+            }
+        }
+    }
+
+    /// <summary>Polls the feed until cancelled, sleeping <paramref name="idleDelay"/> when caught up.</summary>
+    /// <param name="idleDelay">Pause when there is nothing to do or the lease is held elsewhere.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task RunAsync(TimeSpan idleDelay, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var batch = await RunOnceAsync(cancellationToken);
+                if (!batch.LeaseHeld || batch.Read < _options.BatchSize)
+                {
+                    await Task.Delay(idleDelay, _time, cancellationToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping is not an error.
+        }
+        finally
+        {
+            await _leases.ReleaseAsync(FeedName, _options.InstanceId, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Retries open dead letters: re-reads each key's current row, translates it and applies it if it now works.</summary>
+    /// <param name="source">Source reader.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <returns>How many were resolved and how many still fail.</returns>
+    public async Task<(int Resolved, int StillFailing)> RetryDeadLettersAsync(ISourceReader source, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var resolved = 0;
+        var failing = 0;
+        foreach (var letter in await _deadLetters.ListAsync(_feature, includeResolved: false, cancellationToken))
+        {
+            var current = await source.GetAsync(letter.Key, cancellationToken);
+            TargetWrite write;
+            if (current is null)
+            {
+                // Deleted since: a versioned tombstone is the right outcome; the version guard keeps any newer write.
+                write = new TargetWrite(letter.Key, letter.Version, null);
+            }
+            else
+            {
+                var result = _translator.Translate(current.Row);
+                if (!result.IsSuccess)
+                {
+                    failing++;
+                    await _deadLetters.RecordRetryAsync(letter.Id, false, result.Errors, cancellationToken);
+                    continue;
+                }
+
+                write = new TargetWrite(letter.Key, Math.Max(current.Version, letter.Version), result.Document);
+            }
+
+            await _target.ApplyAsync([write], cancellationToken);
+            await _deadLetters.RecordRetryAsync(letter.Id, true, [], cancellationToken);
+            resolved++;
+        }
+
+        return (resolved, failing);
+    }
+}

@@ -1,0 +1,62 @@
+using System.Buffers;
+using System.Text.Json;
+using Rollout.Core.Translation;
+
+namespace Rollout.Core.DataPath;
+
+/// <summary>
+/// A source row's primary key in one canonical text form: a compact JSON array of the key values in key
+/// order (<c>[42]</c>, <c>["t1","c9"]</c>). Stores index and join on it; it survives the row's deletion.
+/// </summary>
+/// <param name="Text">The canonical JSON array.</param>
+public sealed record SourceKey(string Text)
+{
+    /// <summary>Builds the key of a row from its key columns.</summary>
+    /// <param name="values">Key values in key order (as ADO.NET returns them).</param>
+    public static SourceKey From(IReadOnlyList<object?> values)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var buffer = new ArrayBufferWriter<byte>(32);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartArray();
+            foreach (var value in values)
+            {
+                var normalized = SourceRow.Normalize(value);
+                if (normalized is null)
+                {
+                    throw new ArgumentException("A key column is NULL.", nameof(values));
+                }
+
+                if (!Conversions.Natural(normalized, out var scalar, out var error))
+                {
+                    throw new ArgumentException($"A key value cannot be encoded: {error}.", nameof(values));
+                }
+
+                scalar.WriteTo(writer);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return new SourceKey(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+    }
+
+    /// <summary>The key values back as JSON elements (numbers as <see cref="long"/> or <see cref="decimal"/>, text as <see cref="string"/>).</summary>
+    public IReadOnlyList<object?> Values()
+    {
+        using var document = JsonDocument.Parse(Text);
+        return document.RootElement.EnumerateArray().Select(e => e.ValueKind switch
+        {
+            JsonValueKind.String => (object?)e.GetString(),
+            JsonValueKind.Number when e.TryGetInt64(out var l) => l,
+            JsonValueKind.Number => e.GetDecimal(),
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => null,
+        }).ToArray();
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Text;
+}

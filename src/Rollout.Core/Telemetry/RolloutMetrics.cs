@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Rollout.Core;
+
+/// <summary>
+/// The OpenTelemetry instruments of Rollout (meter and activity source <c>Rollout</c>). Every gate decision,
+/// dual-write batch, repair and phase change is measured here and tagged with the feature and, where it
+/// applies, the phase and exposure, so that exported metrics correlate with the flag state.
+/// </summary>
+public sealed class RolloutMetrics : IDisposable
+{
+    /// <summary>Meter and activity source name to subscribe to.</summary>
+    public const string Name = "Rollout";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _decisions;
+    private readonly Histogram<double> _decisionDuration;
+    private readonly Counter<long> _changes;
+    private readonly Histogram<double> _batchDuration;
+    private readonly Counter<long> _shadowComparisons;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private meter when null).</summary>
+    /// <param name="meterFactory">The host's meter factory.</param>
+    public RolloutMetrics(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(Name) ?? new Meter(Name);
+        _decisions = _meter.CreateCounter<long>("rollout.gate.decisions", "{decision}", "Gate decisions by path and outcome.");
+        _decisionDuration = _meter.CreateHistogram<double>("rollout.gate.duration", "ms", "Time to serve a request through the gate, by path and outcome.");
+        _changes = _meter.CreateCounter<long>("rollout.dualwrite.changes", "{change}", "Changes handled by the dual-write processor, by result.");
+        _batchDuration = _meter.CreateHistogram<double>("rollout.dualwrite.batch.duration", "ms", "Time to read, translate and apply one batch.");
+        _shadowComparisons = _meter.CreateCounter<long>("rollout.shadow.comparisons", "{comparison}", "Shadow reads compared, by match.");
+    }
+
+    /// <summary>Activity source for traces.</summary>
+    public static ActivitySource Activities { get; } = new(Name);
+
+    /// <summary>Records a gate decision.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="phase">Phase name.</param>
+    /// <param name="exposurePercent">Exposure in force.</param>
+    /// <param name="path">legacy or new.</param>
+    /// <param name="outcome">ok, error, fallback, timeout…</param>
+    /// <param name="kind">read or write.</param>
+    /// <param name="duration">How long it took.</param>
+    public void RecordDecision(string feature, string phase, double exposurePercent, string path, string outcome, string kind, TimeSpan duration)
+    {
+        var tags = new TagList
+        {
+            { "rollout.feature", feature },
+            { "rollout.phase", phase },
+            { "rollout.exposure", exposurePercent },
+            { "rollout.path", path },
+            { "rollout.outcome", outcome },
+            { "rollout.kind", kind },
+        };
+        _decisions.Add(1, tags);
+        _decisionDuration.Record(duration.TotalMilliseconds, tags);
+    }
+
+    /// <summary>Records a dual-write batch.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="read">Changes read.</param>
+    /// <param name="applied">Applied.</param>
+    /// <param name="stale">Skipped by the version guard.</param>
+    /// <param name="deadLettered">Dead-lettered.</param>
+    /// <param name="duration">Batch time.</param>
+    public void RecordBatch(string feature, int read, int applied, int stale, int deadLettered, TimeSpan duration)
+    {
+        _changes.Add(applied, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.result", "applied"));
+        _changes.Add(stale, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.result", "stale"));
+        _changes.Add(deadLettered, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.result", "dead-lettered"));
+        _batchDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.batch.size", read));
+    }
+
+    /// <summary>Records a shadow comparison.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="phase">Phase name.</param>
+    /// <param name="match">Whether the target matched the translated source.</param>
+    public void RecordShadowComparison(string feature, string phase, bool match) =>
+        _shadowComparisons.Add(1, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.phase", phase), new("rollout.match", match));
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,301 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Rollout.Core.DataPath;
+using Rollout.Core.Spec;
+using Rollout.Core.Translation;
+
+namespace Rollout.Storage.Sqlite;
+
+/// <summary>
+/// The legacy store on the embedded default: a table in a SQLite file, with change capture that has the
+/// semantics of SQL Server change tracking. Triggers installed by <see cref="InitializeAsync"/> give every
+/// insert, update and delete a version from one counter, in the same transaction as the write, and keep one
+/// row per key in a side table (<c>&lt;table&gt;__ct</c>: key, version of the latest change, version the row was
+/// created at, deleted flag). The feed reads that side table joined to the table, so it returns net changes
+/// per key in version order; SQLite serialises writers, so versions follow commit order and a reader never
+/// skips a version that commits later.
+/// </summary>
+/// <remarks>SQLite has no schemas: <c>dbo.Orders</c> in a spec is the table <c>Orders</c> here.</remarks>
+public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
+{
+    private const string VersionTable = "rollout_version";
+
+    private readonly SqliteDatabase _database;
+    private readonly string _table;
+    private readonly string _changeTable;
+    private readonly string[] _keys;
+    private readonly string[] _columns;
+    private readonly SourceSchema _schema;
+    private readonly string _selectColumns;
+    private readonly string _joinOnKeys;
+
+    /// <summary>Creates the store for one table.</summary>
+    /// <param name="database">The source database.</param>
+    /// <param name="table">Table name from the spec (a schema prefix is dropped).</param>
+    /// <param name="keyColumns">Primary key columns in key order.</param>
+    /// <param name="columns">Columns to read (the mapping's source columns); key columns are added.</param>
+    public SqliteSourceStore(SqliteDatabase database, string table, IReadOnlyList<string> keyColumns, IReadOnlyList<string> columns)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(keyColumns);
+        ArgumentNullException.ThrowIfNull(columns);
+        _database = database;
+        TableName = table.Split('.')[^1];
+        _table = Identifiers.QuoteSqlite(TableName);
+        _changeTable = Identifiers.QuoteSqlite(TableName + "__ct");
+        _keys = keyColumns.Select(k => Identifiers.IsSqlIdentifier(k) ? k : throw new ArgumentException($"'{k}' is not a plain column name.", nameof(keyColumns))).ToArray();
+        _columns = _keys.Concat(columns.Where(c => !_keys.Contains(c, StringComparer.OrdinalIgnoreCase)))
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
+        _schema = new SourceSchema(_columns);
+        _selectColumns = string.Join(", ", _columns.Select(c => "s." + Identifiers.QuoteSqlite(c)));
+        _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)}"));
+    }
+
+    /// <summary>Creates the store a spec describes.</summary>
+    /// <param name="database">The source database.</param>
+    /// <param name="spec">Validated spec.</param>
+    /// <param name="translator">The spec's compiled mapping (its source columns are read).</param>
+    public static SqliteSourceStore For(SqliteDatabase database, RolloutSpec spec, DocumentTranslator translator)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(translator);
+        return new SqliteSourceStore(database, spec.Source.Table, spec.Source.Key, translator.SourceColumns);
+    }
+
+    /// <summary>The SQLite table name.</summary>
+    public string TableName { get; }
+
+    /// <summary>The database.</summary>
+    public SqliteDatabase Database => _database;
+
+    /// <summary>
+    /// Installs change capture (idempotent): the version counter, the side table and its triggers. The table
+    /// must exist with every key and mapped column; otherwise an <see cref="InvalidOperationException"/> says what is missing.
+    /// </summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        var existing = await ColumnsAsync(connection, TableName, cancellationToken);
+        if (existing.Count == 0)
+        {
+            throw new InvalidOperationException($"The source table '{TableName}' does not exist in {_database.Path}. Create it (or seed it with 'rollout run --rows N') before 'rollout init'.");
+        }
+
+        var missing = _columns.Where(c => !existing.ContainsKey(c)).ToArray();
+        if (missing.Length > 0)
+        {
+            throw new InvalidOperationException($"The source table '{TableName}' has no column(s) {string.Join(", ", missing)} that the spec's key or mapping reads. Fix the spec's mapping or the table.");
+        }
+
+        await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(cancellationToken);
+        var keyDefinitions = string.Join(", ", _keys.Select(k => $"{Identifiers.QuoteSqlite(k)} {existing[k]}"));
+        var keyList = string.Join(", ", _keys.Select(Identifiers.QuoteSqlite));
+        string Row(string prefix) => string.Join(", ", _keys.Select(k => $"{prefix}.{Identifiers.QuoteSqlite(k)}"));
+        var sameKey = string.Join(" AND ", _keys.Select(k => $"OLD.{Identifiers.QuoteSqlite(k)} IS NEW.{Identifiers.QuoteSqlite(k)}"));
+        var prefix = Identifiers.QuoteSqlite(TableName + "__ct");
+        string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__ct_{suffix}");
+        var sql = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {VersionTable} (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);")
+            .AppendLine(CultureInfo.InvariantCulture, $"INSERT OR IGNORE INTO {VersionTable} (id, v) VALUES (1, 0);")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {_changeTable} ({keyDefinitions}, version INTEGER NOT NULL, created_version INTEGER, deleted INTEGER NOT NULL, PRIMARY KEY ({keyList}));")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(TableName + "__ct_version")} ON {_changeTable} (version);")
+            // Insert: the row is (re)created at this version.
+            .AppendLine(CultureInfo.InvariantCulture, $"""
+                CREATE TRIGGER IF NOT EXISTS {Trigger("ins")} AFTER INSERT ON {_table} BEGIN
+                  UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
+                  INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
+                    SELECT {Row("NEW")}, v, v, 0 FROM {VersionTable} WHERE id = 1
+                    ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version, created_version = excluded.created_version, deleted = 0;
+                END;
+                """)
+            // Update: same key keeps its creation version; a changed key deletes the old key and creates the new one.
+            .AppendLine(CultureInfo.InvariantCulture, $"""
+                CREATE TRIGGER IF NOT EXISTS {Trigger("upd")} AFTER UPDATE ON {_table} BEGIN
+                  UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
+                  INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
+                    SELECT {Row("OLD")}, v, NULL, 1 FROM {VersionTable} WHERE id = 1 AND NOT ({sameKey})
+                    ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version, deleted = 1;
+                  INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
+                    SELECT {Row("NEW")}, v, CASE WHEN {sameKey} THEN NULL ELSE v END, 0 FROM {VersionTable} WHERE id = 1
+                    ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version,
+                      created_version = CASE WHEN {prefix}.deleted = 1 OR excluded.created_version IS NOT NULL THEN excluded.version ELSE {prefix}.created_version END,
+                      deleted = 0;
+                END;
+                """)
+            .AppendLine(CultureInfo.InvariantCulture, $"""
+                CREATE TRIGGER IF NOT EXISTS {Trigger("del")} AFTER DELETE ON {_table} BEGIN
+                  UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
+                  INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
+                    SELECT {Row("OLD")}, v, NULL, 1 FROM {VersionTable} WHERE id = 1
+                    ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version, deleted = 1;
+                END;
+                """)
+            .ToString();
+        SqliteDatabase.Execute(connection, sql, transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> GetCurrentVersionAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT v FROM {VersionTable} WHERE id = 1";
+        return await command.ExecuteScalarAsync(cancellationToken) is long v ? v : 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SourceChange>> ReadChangesAsync(long afterVersion, int maxChanges, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var keyList = string.Join(", ", _keys.Select(k => "c." + Identifiers.QuoteSqlite(k)));
+        command.CommandText = $"""
+            SELECT {keyList}, c.version, c.created_version, c.deleted, s.{Identifiers.QuoteSqlite(_keys[0])} IS NOT NULL AS present, {_selectColumns}
+            FROM {_changeTable} c LEFT JOIN {_table} s ON {_joinOnKeys}
+            WHERE c.version > @after ORDER BY c.version LIMIT @max
+            """;
+        SqliteDatabase.Parameter(command, "@after", afterVersion);
+        SqliteDatabase.Parameter(command, "@max", maxChanges);
+        var changes = new List<SourceChange>(Math.Min(maxChanges, 65_536));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var k = _keys.Length;
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var key = ReadKey(reader, 0);
+            var version = reader.GetInt64(k);
+            var created = reader.IsDBNull(k + 1) ? (long?)null : reader.GetInt64(k + 1);
+            var deleted = reader.GetInt64(k + 2) != 0 || reader.GetInt64(k + 3) == 0;
+            if (deleted)
+            {
+                changes.Add(new SourceChange(key, version, ChangeOperation.Delete, null));
+                continue;
+            }
+
+            var operation = created is { } c && c > afterVersion ? ChangeOperation.Insert : ChangeOperation.Update;
+            changes.Add(new SourceChange(key, version, operation, ReadRow(reader, k + 4)));
+        }
+
+        return changes;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> CountAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM {_table}";
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SnapshotRow>> ReadBatchAsync(SourceKey? afterKey, int batchSize, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var where = string.Empty;
+        if (afterKey is not null)
+        {
+            var values = afterKey.Values();
+            var columns = string.Join(", ", _keys.Select(c => "s." + Identifiers.QuoteSqlite(c)));
+            var parameters = string.Join(", ", _keys.Select((_, i) => $"@k{i}"));
+            where = _keys.Length == 1 ? $"WHERE {columns} > @k0" : $"WHERE ({columns}) > ({parameters})";
+            for (var i = 0; i < _keys.Length; i++)
+            {
+                SqliteDatabase.Parameter(command, $"@k{i}", values[i]);
+            }
+        }
+
+        var order = string.Join(", ", _keys.Select(c => "s." + Identifiers.QuoteSqlite(c)));
+        command.CommandText = $"""
+            SELECT {_selectColumns}, COALESCE(c.version, 0)
+            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+            {where} ORDER BY {order} LIMIT @n
+            """;
+        SqliteDatabase.Parameter(command, "@n", batchSize);
+        return await ReadSnapshotRowsAsync(command, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<SnapshotRow?> GetAsync(SourceKey key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var values = key.Values();
+        command.CommandText = $"""
+            SELECT {_selectColumns}, COALESCE(c.version, 0)
+            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+            WHERE {string.Join(" AND ", _keys.Select((c, i) => $"s.{Identifiers.QuoteSqlite(c)} = @k{i}"))}
+            """;
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            SqliteDatabase.Parameter(command, $"@k{i}", values[i]);
+        }
+
+        var rows = await ReadSnapshotRowsAsync(command, cancellationToken);
+        return rows.Count > 0 ? rows[0] : null;
+    }
+
+    /// <summary>The key of a row of this table from its values.</summary>
+    /// <param name="row">A row with the key columns.</param>
+    public SourceKey KeyOf(SourceRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        return SourceKey.From(_keys.Select(k => row.TryGet(k, out var v) ? v : throw new ArgumentException($"The row has no key column '{k}'.", nameof(row))).ToArray());
+    }
+
+    private async Task<IReadOnlyList<SnapshotRow>> ReadSnapshotRowsAsync(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        var rows = new List<SnapshotRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var row = ReadRow(reader, 0);
+            rows.Add(new SnapshotRow(ReadKey(reader, 0), reader.GetInt64(_columns.Length), row));
+        }
+
+        return rows;
+    }
+
+    private SourceKey ReadKey(SqliteDataReader reader, int offset)
+    {
+        var values = new object?[_keys.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = reader.GetValue(offset + i);
+        }
+
+        return SourceKey.From(values);
+    }
+
+    private SourceRow ReadRow(SqliteDataReader reader, int offset)
+    {
+        var values = new object?[_columns.Length];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = reader.IsDBNull(offset + i) ? null : reader.GetValue(offset + i);
+        }
+
+        return new SourceRow(_schema, values);
+    }
+
+    internal static async Task<Dictionary<string, string>> ColumnsAsync(SqliteConnection connection, string table, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT name, type FROM pragma_table_info(@table)";
+        SqliteDatabase.Parameter(command, "@table", table);
+        var columns = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var type = reader.GetString(1);
+            columns[reader.GetString(0)] = Identifiers.IsSqlIdentifier(type.Replace(' ', '_')) ? type : string.Empty;
+        }
+
+        return columns;
+    }
+}

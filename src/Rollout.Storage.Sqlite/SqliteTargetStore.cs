@@ -1,0 +1,341 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Rollout.Core.DataPath;
+using Rollout.Core.Spec;
+using Rollout.Core.Translation;
+
+namespace Rollout.Storage.Sqlite;
+
+/// <summary>
+/// The embedded stand-in for the Cosmos DB container and the pipeline's own state, in one SQLite file:
+/// a document table per container (source key, id, partition key, source version, content hash, JSON,
+/// tombstone flag), checkpoints, leases and dead letters. Writes are version-guarded upserts: a write with a
+/// version not newer than the stored one changes nothing, and deletes are versioned tombstones, so an older
+/// replayed upsert can never resurrect a deleted row.
+/// </summary>
+public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLetterStore, ILeaseStore, IBackfillProgressStore
+{
+    private readonly SqliteDatabase _database;
+    private readonly string _documents;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the store.</summary>
+    /// <param name="database">The target database.</param>
+    /// <param name="container">Container name from the spec.</param>
+    /// <param name="time">Clock for leases and dead letters.</param>
+    public SqliteTargetStore(SqliteDatabase database, string container, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(database);
+        if (!Identifiers.IsContainerName(container))
+        {
+            throw new ArgumentException($"'{container}' is not a container name.", nameof(container));
+        }
+
+        _database = database;
+        _time = time;
+        DocumentTable = "documents_" + container.Replace('-', '_');
+        _documents = Identifiers.QuoteSqlite(DocumentTable);
+    }
+
+    /// <summary>Name of the document table.</summary>
+    public string DocumentTable { get; }
+
+    /// <summary>Test hook: called before each write of a batch with its index; throw to simulate a crash mid-batch.</summary>
+    public Action<int>? BeforeWrite { get; set; }
+
+    /// <summary>Creates the tables (idempotent).</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        SqliteDatabase.Execute(connection, $"""
+            CREATE TABLE IF NOT EXISTS {_documents} (
+              source_key TEXT PRIMARY KEY,
+              id TEXT,
+              pk TEXT,
+              source_version INTEGER NOT NULL,
+              hash TEXT,
+              json TEXT,
+              deleted INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(DocumentTable + "_pk_id")} ON {_documents} (pk, id);
+            CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS backfills (name TEXT PRIMARY KEY, start_version INTEGER NOT NULL, last_key TEXT, copied INTEGER NOT NULL, completed INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS dead_letters (
+              id INTEGER PRIMARY KEY AUTOINCREMENT,
+              feature TEXT NOT NULL,
+              source_key TEXT NOT NULL,
+              version INTEGER NOT NULL,
+              errors TEXT NOT NULL,
+              first_seen TEXT NOT NULL,
+              attempts INTEGER NOT NULL,
+              resolved_at TEXT
+            );
+            CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (feature, source_key) WHERE resolved_at IS NULL;
+            """);
+    }
+
+    /// <inheritdoc />
+    public async Task<ApplyResult> ApplyAsync(IReadOnlyList<TargetWrite> writes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(writes);
+        if (writes.Count == 0)
+        {
+            return new ApplyResult(0, 0);
+        }
+
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"""
+            INSERT INTO {_documents} (source_key, id, pk, source_version, hash, json, deleted)
+            VALUES (@key, @id, @pk, @version, @hash, @json, @deleted)
+            ON CONFLICT (source_key) DO UPDATE SET
+              id = excluded.id, pk = excluded.pk, source_version = excluded.source_version,
+              hash = excluded.hash, json = excluded.json, deleted = excluded.deleted
+            WHERE excluded.source_version > {_documents}.source_version
+            """;
+        var key = SqliteDatabase.Parameter(command, "@key", null);
+        var id = SqliteDatabase.Parameter(command, "@id", null);
+        var pk = SqliteDatabase.Parameter(command, "@pk", null);
+        var version = SqliteDatabase.Parameter(command, "@version", null);
+        var hash = SqliteDatabase.Parameter(command, "@hash", null);
+        var json = SqliteDatabase.Parameter(command, "@json", null);
+        var deleted = SqliteDatabase.Parameter(command, "@deleted", null);
+        command.Prepare();
+
+        var applied = 0;
+        for (var i = 0; i < writes.Count; i++)
+        {
+            BeforeWrite?.Invoke(i);
+            var write = writes[i];
+            var document = write.Document;
+            key.Value = write.Key.Text;
+            id.Value = (object?)document?.Id ?? DBNull.Value;
+            pk.Value = (object?)document?.PartitionKey ?? DBNull.Value;
+            version.Value = write.SourceVersion;
+            hash.Value = document is null ? DBNull.Value : document.Hash.ToString();
+            json.Value = document is null ? DBNull.Value : document.JsonText;
+            deleted.Value = document is null ? 1 : 0;
+            applied += await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return new ApplyResult(applied, writes.Count - applied);
+    }
+
+    /// <inheritdoc />
+    public async Task<TargetDocument?> GetAsync(SourceKey key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} WHERE source_key = @key";
+        SqliteDatabase.Parameter(command, "@key", key.Text);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? ReadDocument(reader) : null;
+    }
+
+    /// <summary>Every document (live and tombstones) in source-key order; for tests, reports and reconciliation.</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async IAsyncEnumerable<TargetDocument> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} ORDER BY source_key";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            yield return ReadDocument(reader);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<long?> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT version FROM checkpoints WHERE name = @name";
+        SqliteDatabase.Parameter(command, "@name", name);
+        return await command.ExecuteScalarAsync(cancellationToken) is long v ? v : null;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveAsync(string name, long version, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO checkpoints (name, version, updated_at) VALUES (@name, @version, @now)
+            ON CONFLICT (name) DO UPDATE SET version = MAX(checkpoints.version, excluded.version), updated_at = excluded.updated_at
+            """;
+        SqliteDatabase.Parameter(command, "@name", name);
+        SqliteDatabase.Parameter(command, "@version", version);
+        SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task AddAsync(IReadOnlyList<DeadLetter> letters, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(letters);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        // One open record per key; a replayed batch or a newer failure of the same key updates it.
+        command.CommandText = """
+            INSERT INTO dead_letters (feature, source_key, version, errors, first_seen, attempts, resolved_at)
+            VALUES (@feature, @key, @version, @errors, @now, 1, NULL)
+            ON CONFLICT (feature, source_key) WHERE resolved_at IS NULL DO UPDATE SET
+              version = MAX(dead_letters.version, excluded.version),
+              errors = CASE WHEN excluded.version >= dead_letters.version THEN excluded.errors ELSE dead_letters.errors END
+            """;
+        var feature = SqliteDatabase.Parameter(command, "@feature", null);
+        var key = SqliteDatabase.Parameter(command, "@key", null);
+        var version = SqliteDatabase.Parameter(command, "@version", null);
+        var errors = SqliteDatabase.Parameter(command, "@errors", null);
+        var now = SqliteDatabase.Parameter(command, "@now", null);
+        foreach (var letter in letters)
+        {
+            feature.Value = letter.Feature;
+            key.Value = letter.Key.Text;
+            version.Value = letter.Version;
+            errors.Value = SerializeErrors(letter.Errors);
+            now.Value = letter.FirstSeen.ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<DeadLetter>> ListAsync(string feature, bool includeResolved, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT id, feature, source_key, version, errors, first_seen, attempts, resolved_at FROM dead_letters
+            WHERE feature = @feature {(includeResolved ? string.Empty : "AND resolved_at IS NULL")} ORDER BY id
+            """;
+        SqliteDatabase.Parameter(command, "@feature", feature);
+        var letters = new List<DeadLetter>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            letters.Add(new DeadLetter(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                new SourceKey(reader.GetString(2)),
+                reader.GetInt64(3),
+                DeserializeErrors(reader.GetString(4)),
+                DateTimeOffset.Parse(reader.GetString(5), System.Globalization.CultureInfo.InvariantCulture),
+                (int)reader.GetInt64(6),
+                reader.IsDBNull(7) ? null : DateTimeOffset.Parse(reader.GetString(7), System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        return letters;
+    }
+
+    /// <inheritdoc />
+    public async Task RecordRetryAsync(long id, bool resolved, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = resolved
+            ? "UPDATE dead_letters SET attempts = attempts + 1, resolved_at = @now WHERE id = @id"
+            : "UPDATE dead_letters SET attempts = attempts + 1, errors = @errors WHERE id = @id";
+        SqliteDatabase.Parameter(command, "@id", id);
+        SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        SqliteDatabase.Parameter(command, "@errors", SerializeErrors(errors));
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> TryAcquireAsync(string name, string owner, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO leases (name, owner, expires_at_ms) VALUES (@name, @owner, @expires)
+            ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
+            WHERE leases.owner = excluded.owner OR leases.expires_at_ms <= @now
+            """;
+        SqliteDatabase.Parameter(command, "@name", name);
+        SqliteDatabase.Parameter(command, "@owner", owner);
+        SqliteDatabase.Parameter(command, "@expires", now + (long)duration.TotalMilliseconds);
+        SqliteDatabase.Parameter(command, "@now", now);
+        return await command.ExecuteNonQueryAsync(cancellationToken) == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task ReleaseAsync(string name, string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DELETE FROM leases WHERE name = @name AND owner = @owner";
+        SqliteDatabase.Parameter(command, "@name", name);
+        SqliteDatabase.Parameter(command, "@owner", owner);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<BackfillProgress?> GetBackfillAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT start_version, last_key, copied, completed FROM backfills WHERE name = @name";
+        SqliteDatabase.Parameter(command, "@name", name);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new BackfillProgress(reader.GetInt64(0), reader.IsDBNull(1) ? null : new SourceKey(reader.GetString(1)), reader.GetInt64(2), reader.GetInt64(3) != 0)
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task SaveBackfillAsync(string name, BackfillProgress progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO backfills (name, start_version, last_key, copied, completed) VALUES (@name, @start, @last, @copied, @completed)
+            ON CONFLICT (name) DO UPDATE SET start_version = excluded.start_version, last_key = excluded.last_key, copied = excluded.copied, completed = excluded.completed
+            """;
+        SqliteDatabase.Parameter(command, "@name", name);
+        SqliteDatabase.Parameter(command, "@start", progress.StartVersion);
+        SqliteDatabase.Parameter(command, "@last", progress.LastKey?.Text);
+        SqliteDatabase.Parameter(command, "@copied", progress.Copied);
+        SqliteDatabase.Parameter(command, "@completed", progress.Completed ? 1 : 0);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static TargetDocument ReadDocument(SqliteDataReader reader)
+    {
+        var deleted = reader.GetInt64(6) != 0;
+        return new TargetDocument(
+            new SourceKey(reader.GetString(0)),
+            reader.IsDBNull(1) ? null : reader.GetString(1),
+            reader.IsDBNull(2) ? null : reader.GetString(2),
+            reader.GetInt64(3),
+            reader.IsDBNull(4) ? null : ContentHash.Parse(reader.GetString(4)),
+            reader.IsDBNull(5) ? null : reader.GetString(5),
+            deleted);
+    }
+
+    private static string SerializeErrors(IReadOnlyList<TranslationError> errors) =>
+        JsonSerializer.Serialize(errors.Select(e => new StoredError(e.Field, e.Column, e.Kind.ToString(), e.Message)).ToArray(), StorageJsonContext.Default.StoredErrorArray);
+
+    private static TranslationError[] DeserializeErrors(string json) =>
+        (JsonSerializer.Deserialize(json, StorageJsonContext.Default.StoredErrorArray) ?? [])
+            .Select(e => new TranslationError(e.Field, e.Column, Enum.Parse<TranslationErrorKind>(e.Kind), e.Message)).ToArray();
+}
+
+internal sealed record StoredError(string Field, string? Column, string Kind, string Message);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(StoredError[]))]
+internal sealed partial class StorageJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,197 @@
+using Rollout.Core.DataPath;
+using Rollout.Core.Translation;
+
+namespace Rollout.Storage.Sqlite.Tests;
+
+public sealed class DualWriteProcessorTests
+{
+    [Fact]
+    public async Task Changes_reach_the_target_as_versioned_documents_and_tombstones()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 7, 1990, "new");
+        await p.UpsertAsync(2, 8, 500, "new");
+        await p.DeleteAsync(2);
+
+        var outcome = await p.Processor().DrainAsync(CancellationToken.None);
+
+        Assert.Equal((2, 2, 3L), (outcome.Read, outcome.Applied, outcome.Checkpoint));
+        var doc = await p.Target.GetAsync(new SourceKey("[1]"), CancellationToken.None);
+        Assert.Equal("""{"customerId":"7","id":"1","status":"new","total":19.9}""", doc!.Json);
+        Assert.Equal(1, doc.SourceVersion);
+        var tombstone = await p.Target.GetAsync(new SourceKey("[2]"), CancellationToken.None);
+        Assert.True(tombstone!.IsTombstone);
+        Assert.Equal(3, tombstone.SourceVersion);
+        await p.AssertTargetMatchesSourceAsync();
+    }
+
+    [Fact]
+    public async Task An_older_version_never_overwrites_a_newer_one_and_replays_change_nothing()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var newer = p.Translator.Translate(SourceRow.From(new Dictionary<string, object?> { ["OrderId"] = 1L, ["CustomerId"] = 1L, ["TotalCents"] = 2L, ["Status"] = "b" })).Document!;
+        var older = p.Translator.Translate(SourceRow.From(new Dictionary<string, object?> { ["OrderId"] = 1L, ["CustomerId"] = 1L, ["TotalCents"] = 1L, ["Status"] = "a" })).Document!;
+        var key = new SourceKey("[1]");
+
+        var first = await p.Target.ApplyAsync([new TargetWrite(key, 5, newer)], CancellationToken.None);
+        var stale = await p.Target.ApplyAsync([new TargetWrite(key, 4, older)], CancellationToken.None);
+        var replay = await p.Target.ApplyAsync([new TargetWrite(key, 5, older)], CancellationToken.None);
+        var staleTombstone = await p.Target.ApplyAsync([new TargetWrite(key, 3, null)], CancellationToken.None);
+
+        Assert.Equal((1, 0), (first.Applied, first.Stale));
+        Assert.Equal((0, 1), (stale.Applied, stale.Stale));
+        Assert.Equal((0, 1), (replay.Applied, replay.Stale));
+        Assert.Equal((0, 1), (staleTombstone.Applied, staleTombstone.Stale));
+        Assert.Equal(newer.Hash, (await p.Target.GetAsync(key, CancellationToken.None))!.Hash);
+    }
+
+    [Fact]
+    public async Task A_tombstone_stops_a_late_older_upsert_from_resurrecting_the_row()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var doc = p.Translator.Translate(SourceRow.From(new Dictionary<string, object?> { ["OrderId"] = 1L, ["CustomerId"] = 1L, ["TotalCents"] = 1L, ["Status"] = "a" })).Document!;
+        var key = new SourceKey("[1]");
+
+        await p.Target.ApplyAsync([new TargetWrite(key, 9, null)], CancellationToken.None);
+        await p.Target.ApplyAsync([new TargetWrite(key, 8, doc)], CancellationToken.None);
+
+        Assert.True((await p.Target.GetAsync(key, CancellationToken.None))!.IsTombstone);
+    }
+
+    [Fact]
+    public async Task Untranslatable_rows_land_in_dead_letters_with_their_reason_and_the_processor_goes_on()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "ok");
+        await p.UpsertAsync(2, 2, "twelve", "bad total");
+        await p.ExecuteSourceAsync("INSERT INTO Orders (OrderId, CustomerId, TotalCents, Status) VALUES (3, NULL, 5, 'no customer')");
+        await p.UpsertAsync(4, 4, 400, "ok");
+
+        var outcome = await p.Processor().DrainAsync(CancellationToken.None);
+        var letters = await p.Target.ListAsync("orders-v2", includeResolved: false, CancellationToken.None);
+
+        Assert.Equal((4, 2, 2), (outcome.Read, outcome.Applied, outcome.DeadLettered));
+        Assert.Equal(4, outcome.Checkpoint);
+        Assert.Collection(letters,
+            l =>
+            {
+                Assert.Equal(("[2]", 2L), (l.Key.Text, l.Version));
+                var error = Assert.Single(l.Errors);
+                Assert.Equal(("total", "TotalCents", TranslationErrorKind.ConversionFailed), (error.Field, error.Column, error.Kind));
+                Assert.Contains("centsToDecimal", error.Message, StringComparison.Ordinal);
+            },
+            l => Assert.Equal(("[3]", TranslationErrorKind.NullInRequiredField, "customerId"), (l.Key.Text, Assert.Single(l.Errors).Kind, l.Errors[0].Field)));
+    }
+
+    [Fact]
+    public async Task Replaying_a_batch_after_a_crash_does_not_duplicate_dead_letters()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, "bad", "x");
+        var crashed = false;
+        var processor = p.Processor(fault: point =>
+        {
+            if (point == FaultPoint.AfterApplyBeforeCheckpoint && !crashed)
+            {
+                crashed = true;
+                throw new IOException("simulated crash before the checkpoint");
+            }
+        });
+
+        await Assert.ThrowsAsync<IOException>(() => processor.RunOnceAsync(CancellationToken.None));
+        var replay = await processor.DrainAsync(CancellationToken.None);
+
+        Assert.Equal(1, replay.DeadLettered);
+        var letter = Assert.Single(await p.Target.ListAsync("orders-v2", includeResolved: true, CancellationToken.None));
+        Assert.Equal(1, letter.Version);
+    }
+
+    [Fact]
+    public async Task Retry_resolves_dead_letters_once_the_row_is_fixed_and_counts_failures_otherwise()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, "bad", "x");
+        await p.UpsertAsync(2, 2, "bad", "y");
+        var processor = p.Processor();
+        await processor.DrainAsync(CancellationToken.None);
+        // Fix row 1 without the feed seeing it yet (the processor is not run again).
+        await p.UpsertAsync(1, 1, 100, "fixed");
+
+        var (resolved, failing) = await processor.RetryDeadLettersAsync(p.Source, CancellationToken.None);
+
+        Assert.Equal((1, 1), (resolved, failing));
+        var open = Assert.Single(await p.Target.ListAsync("orders-v2", includeResolved: false, CancellationToken.None));
+        Assert.Equal(("[2]", 2), (open.Key.Text, open.Attempts));
+        Assert.Equal("fixed", System.Text.Json.JsonDocument.Parse((await p.Target.GetAsync(new SourceKey("[1]"), CancellationToken.None))!.Json!).RootElement.GetProperty("status").GetString());
+        await processor.DrainAsync(CancellationToken.None);
+        await p.UpsertAsync(2, 2, 200, "fixed");
+        await processor.DrainAsync(CancellationToken.None);
+        await p.AssertTargetMatchesSourceAsync();
+    }
+
+    [Fact]
+    public async Task Two_processors_on_one_feed_only_one_applies_until_the_lease_expires()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 1, "x");
+        var a = p.Processor("a", batchSize: 1);
+        var b = p.Processor("b", batchSize: 1);
+
+        var first = await a.RunOnceAsync(CancellationToken.None);
+        await p.UpsertAsync(2, 2, 2, "y");
+        var blocked = await b.RunOnceAsync(CancellationToken.None);
+        p.Time.Advance(TimeSpan.FromSeconds(31));
+        var takenOver = await b.RunOnceAsync(CancellationToken.None);
+        var lost = await a.RunOnceAsync(CancellationToken.None);
+
+        Assert.True(first.LeaseHeld);
+        Assert.Equal(1, first.Read);
+        Assert.False(blocked.LeaseHeld);
+        Assert.Equal(0, blocked.Read);
+        Assert.True(takenOver.LeaseHeld);
+        Assert.Equal(1, takenOver.Read);
+        Assert.False(lost.LeaseHeld);
+    }
+
+    [Fact]
+    public async Task Two_processors_racing_concurrently_apply_each_change_once()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        for (var i = 1; i <= 300; i++)
+        {
+            await p.UpsertAsync(i, i, i, "x");
+        }
+
+        var a = p.Processor("a", batchSize: 7);
+        var b = p.Processor("b", batchSize: 7);
+        var results = await Task.WhenAll(a.DrainAsync(CancellationToken.None), b.DrainAsync(CancellationToken.None), a.DrainAsync(CancellationToken.None));
+
+        Assert.Equal(300, results.Sum(r => r.Applied));
+        Assert.Equal(0, results.Sum(r => r.Stale));
+        Assert.True(results.Count(r => r.Read > 0) >= 1);
+        await p.AssertTargetMatchesSourceAsync();
+    }
+
+    [Fact]
+    public async Task A_crash_mid_batch_leaves_no_part_of_the_batch_applied()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        for (var i = 1; i <= 10; i++)
+        {
+            await p.UpsertAsync(i, i, i, "x");
+        }
+
+        p.Target.BeforeWrite = i => { if (i == 5) throw new IOException("simulated crash mid-batch"); };
+        await Assert.ThrowsAsync<IOException>(() => p.Processor().RunOnceAsync(CancellationToken.None));
+        p.Target.BeforeWrite = null;
+
+        var docs = new List<TargetDocument>();
+        await foreach (var d in p.Target.ReadAllAsync())
+        {
+            docs.Add(d);
+        }
+
+        Assert.Empty(docs);
+        Assert.Null(await p.Target.GetAsync("orders-v2/dualwrite", CancellationToken.None));
+    }
+}
