@@ -98,8 +98,7 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
         var prefix = Identifiers.QuoteSqlite(TableName + "__ct");
         string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__ct_{suffix}");
         var sql = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {VersionTable} (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);")
-            .AppendLine(CultureInfo.InvariantCulture, $"INSERT OR IGNORE INTO {VersionTable} (id, v) VALUES (1, 0);")
+            .AppendLine(SqliteRolloutStore.VersionTableDdl)
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {_changeTable} ({keyDefinitions}, version INTEGER NOT NULL, created_version INTEGER, deleted INTEGER NOT NULL, PRIMARY KEY ({keyList}));")
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(TableName + "__ct_version")} ON {_changeTable} (version);")
             // Insert: the row is (re)created at this version.

@@ -100,7 +100,11 @@ public sealed class DualWriteProcessor
     }
 
     /// <summary>Name of this feature's checkpoint and lease.</summary>
-    public string FeedName => $"{_feature}/dualwrite";
+    public string FeedName => FeedNameFor(_feature);
+
+    /// <summary>Name of a feature's dual-write checkpoint and lease.</summary>
+    /// <param name="feature">Feature key.</param>
+    public static string FeedNameFor(string feature) => $"{feature}/dualwrite";
 
     /// <summary>Processes one batch if this instance holds (or can take) the lease.</summary>
     /// <param name="cancellationToken">Cancellation.</param>

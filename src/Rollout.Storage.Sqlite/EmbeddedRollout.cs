@@ -1,0 +1,102 @@
+using Rollout.Core;
+using Rollout.Core.DataPath;
+using Rollout.Core.Gate;
+using Rollout.Core.Spec;
+using Rollout.Core.Translation;
+
+namespace Rollout.Storage.Sqlite;
+
+/// <summary>
+/// Everything one feature needs on the embedded default, wired from a data folder: <c>source.db</c> (the
+/// legacy table with change capture, and the rollout's state and exposure ledger), <c>target.db</c> (the
+/// document store, checkpoints, leases, dead letters, backfill progress) and <c>telemetry.db</c>.
+/// </summary>
+public sealed class EmbeddedRollout : IAsyncDisposable
+{
+    private EmbeddedRollout(string folder, RolloutSpec spec, TimeProvider time, RolloutMetrics? metrics)
+    {
+        Folder = Path.GetFullPath(folder);
+        Spec = spec;
+        Time = time;
+        Metrics = metrics;
+        Translator = DocumentTranslator.Compile(spec);
+        SourceDatabase = new SqliteDatabase(Path.Combine(Folder, "source.db"));
+        TargetDatabase = new SqliteDatabase(Path.Combine(Folder, "target.db"));
+        Source = SqliteSourceStore.For(SourceDatabase, spec, Translator);
+        Target = new SqliteTargetStore(TargetDatabase, spec.Target.Container, time);
+        Rollouts = new SqliteRolloutStore(SourceDatabase, time);
+        Telemetry = new SqliteTelemetryStore(new SqliteDatabase(Path.Combine(Folder, "telemetry.db")));
+    }
+
+    /// <summary>The data folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>The spec.</summary>
+    public RolloutSpec Spec { get; }
+
+    /// <summary>Clock.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Instruments, if any.</summary>
+    public RolloutMetrics? Metrics { get; }
+
+    /// <summary>Compiled mapping.</summary>
+    public DocumentTranslator Translator { get; }
+
+    /// <summary>source.db.</summary>
+    public SqliteDatabase SourceDatabase { get; }
+
+    /// <summary>target.db.</summary>
+    public SqliteDatabase TargetDatabase { get; }
+
+    /// <summary>Source table and change feed.</summary>
+    public SqliteSourceStore Source { get; }
+
+    /// <summary>Documents, checkpoints, leases, dead letters, backfill progress.</summary>
+    public SqliteTargetStore Target { get; }
+
+    /// <summary>Exposure state and ledger.</summary>
+    public SqliteRolloutStore Rollouts { get; }
+
+    /// <summary>Local telemetry.</summary>
+    public SqliteTelemetryStore Telemetry { get; }
+
+    /// <summary>Opens the stores of a spec in a folder (nothing is created in the source table).</summary>
+    /// <param name="folder">Data folder.</param>
+    /// <param name="spec">Validated spec.</param>
+    /// <param name="time">Clock.</param>
+    /// <param name="metrics">Instruments.</param>
+    public static EmbeddedRollout Open(string folder, RolloutSpec spec, TimeProvider time, RolloutMetrics? metrics = null) =>
+        new(folder, spec, time, metrics);
+
+    /// <summary>Sets up change capture, the rollout tables and the target (idempotent): <c>rollout init</c>.</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task InitializeAsync(CancellationToken cancellationToken = default)
+    {
+        await Rollouts.InitializeAsync(cancellationToken);
+        await Source.InitializeAsync(cancellationToken);
+        await Target.InitializeAsync(cancellationToken);
+    }
+
+    /// <summary>A dual-write processor for this feature.</summary>
+    /// <param name="instanceId">This instance's lease owner id.</param>
+    /// <param name="batchSize">Changes per batch.</param>
+    public DualWriteProcessor Processor(string instanceId, int batchSize = 5000) =>
+        new(Spec.Feature, Translator, Source, Target, Target, Target, Target,
+            new DualWriteOptions { InstanceId = instanceId, BatchSize = batchSize }, Time, metrics: Metrics);
+
+    /// <summary>The backfill of this feature.</summary>
+    public Backfill Backfill() => new(Spec.Feature, Translator, Source, Source, Target, Target, Target, Time);
+
+    /// <summary>The application-facing gate of this feature.</summary>
+    /// <param name="options">Gate options; from the spec when null.</param>
+    public RolloutGate Gate(GateOptions? options = null) =>
+        new(Spec, Translator, Rollouts, Rollouts, Source, Target, Target, DualWriteProcessor.FeedNameFor(Spec.Feature), Telemetry, Time, options ?? GateOptions.From(Spec), Metrics);
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await Telemetry.DisposeAsync();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+    }
+}

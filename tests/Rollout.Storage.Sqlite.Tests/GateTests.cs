@@ -1,0 +1,287 @@
+using System.Data.Common;
+using Microsoft.Extensions.Time.Testing;
+using Rollout.Core.DataPath;
+using Rollout.Core.Exposure;
+using Rollout.Core.Gate;
+using Rollout.Core.Spec;
+
+namespace Rollout.Storage.Sqlite.Tests;
+
+public sealed class GateTests : IAsyncLifetime
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero));
+    private EmbeddedRollout _rollout = null!;
+
+    public async Task InitializeAsync()
+    {
+        var spec = RolloutSpecLoader.Load(Pipeline.SpecJson).Spec!;
+        _rollout = EmbeddedRollout.Open(_folder, spec, _time);
+        await Source("""
+            CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT);
+            CREATE TABLE OrderLines (OrderId INTEGER NOT NULL, Line INTEGER NOT NULL, Sku TEXT NOT NULL, PRIMARY KEY (OrderId, Line));
+            """);
+        await _rollout.InitializeAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _rollout.DisposeAsync();
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort.
+        }
+    }
+
+    [Fact]
+    public async Task Unexposed_subject_takes_the_legacy_path_and_nothing_is_recorded_as_exposed()
+    {
+        using var gate = _rollout.Gate(Options());
+        var legacyRan = false;
+
+        var result = await gate.WriteAsync("user-1", (_, _) => throw new InvalidOperationException("must not run"), _ => { legacyRan = true; return Task.CompletedTask; });
+
+        Assert.Equal(GateWriteOutcome.Legacy, result.Outcome);
+        Assert.True(legacyRan);
+        Assert.Empty(await _rollout.Rollouts.CountExposuresAsync("orders-v2"));
+    }
+
+    [Fact]
+    public async Task Exposed_subject_commits_every_table_and_the_exposure_together()
+    {
+        await Expose(100);
+        using var gate = _rollout.Gate(Options());
+
+        var result = await gate.WriteAsync("user-1", (unit, ct) => PlaceOrder(unit, 1, ct), _ => throw new InvalidOperationException("legacy must not run"));
+
+        Assert.Equal(GateWriteOutcome.Committed, result.Outcome);
+        Assert.Equal((1L, 2L), (await Count("Orders"), await Count("OrderLines")));
+        Assert.Equal(1, (await _rollout.Rollouts.CountExposuresAsync("orders-v2"))["full"]);
+        // Only Orders is tracked: its insert is version 1, the version the target must reach for this subject.
+        Assert.Equal(1, await _rollout.Rollouts.GetLastWriteVersionAsync("orders-v2", "user-1", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_failure_after_some_writes_leaves_no_row_in_any_table_and_the_legacy_path_serves()
+    {
+        await Expose(100);
+        using var gate = _rollout.Gate(Options());
+        var legacyRan = false;
+
+        var result = await gate.WriteAsync(
+            "user-1",
+            async (unit, ct) =>
+            {
+                await PlaceOrder(unit, 1, ct);
+                throw new InvalidOperationException("payment service said no");
+            },
+            _ => { legacyRan = true; return Task.CompletedTask; });
+
+        Assert.Equal(GateWriteOutcome.FellBackOnError, result.Outcome);
+        Assert.Equal("payment service said no", result.Error!.Message);
+        Assert.True(legacyRan);
+        Assert.Equal((0L, 0L), (await Count("Orders"), await Count("OrderLines")));
+        Assert.Empty(await _rollout.Rollouts.CountExposuresAsync("orders-v2"));
+        Assert.Null(await _rollout.Rollouts.GetLastWriteVersionAsync("orders-v2", "user-1", CancellationToken.None));
+        Assert.Equal(0, await _rollout.Source.GetCurrentVersionAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_new_path_past_the_timeout_rolls_back_and_the_legacy_path_serves()
+    {
+        await Expose(100);
+        using var gate = _rollout.Gate(Options() with { Timeout = TimeSpan.FromMilliseconds(200) });
+        var legacyRan = false;
+
+        var result = await gate.WriteAsync(
+            "user-1",
+            async (unit, ct) =>
+            {
+                await PlaceOrder(unit, 1, ct);
+                _time.Advance(TimeSpan.FromSeconds(1));
+                await Task.Delay(TimeSpan.FromSeconds(30), _time, ct);
+            },
+            _ => { legacyRan = true; return Task.CompletedTask; });
+
+        Assert.Equal(GateWriteOutcome.FellBackOnTimeout, result.Outcome);
+        Assert.IsType<TimeoutException>(result.Error);
+        Assert.True(legacyRan);
+        Assert.Equal((0L, 0L), (await Count("Orders"), await Count("OrderLines")));
+        Assert.Empty(await _rollout.Rollouts.CountExposuresAsync("orders-v2"));
+    }
+
+    [Fact]
+    public async Task A_legacy_path_error_is_measured_and_rethrown()
+    {
+        using var gate = _rollout.Gate(Options());
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => gate.WriteAsync("user-1", (_, _) => Task.CompletedTask, _ => throw new InvalidOperationException("legacy down")));
+
+        var counts = await _rollout.Telemetry.CountAsync("orders-v2");
+        Assert.Equal(1, counts[("write", "legacy", "error")]);
+    }
+
+    [Fact]
+    public async Task Exposure_counts_match_committed_writes_only()
+    {
+        await Expose(100);
+        using var gate = _rollout.Gate(Options());
+        for (var i = 1; i <= 20; i++)
+        {
+            var fail = i % 3 == 0;
+            await gate.WriteAsync($"user-{i}", async (unit, ct) =>
+            {
+                await PlaceOrder(unit, i, ct);
+                if (fail)
+                {
+                    throw new InvalidOperationException("boom");
+                }
+            }, _ => Task.CompletedTask);
+        }
+
+        Assert.Equal(14, (await _rollout.Rollouts.CountExposuresAsync("orders-v2"))["full"]);
+        Assert.Equal(14, await Count("Orders"));
+        var counts = await _rollout.Telemetry.CountAsync("orders-v2");
+        Assert.Equal(14, counts[("write", "new", "ok")]);
+        Assert.Equal(6, counts[("write", "new", "error")]);
+        Assert.Equal(6, counts[("write-fallback", "legacy", "ok")]);
+    }
+
+    [Fact]
+    public async Task Decisions_follow_the_stored_exposure_after_the_cache_expires()
+    {
+        using var gate = _rollout.Gate(Options() with { CacheTtl = TimeSpan.FromSeconds(5) });
+        var subjects = Enumerable.Range(0, 2000).Select(i => $"user-{i}").ToArray();
+
+        var before = await CountExposed(gate, subjects);
+        await Expose(50);
+        var cached = await CountExposed(gate, subjects);
+        _time.Advance(TimeSpan.FromSeconds(6));
+        var after = await CountExposed(gate, subjects);
+
+        Assert.Equal(0, before);
+        Assert.Equal(0, cached);
+        Assert.InRange(after, 900, 1100);
+    }
+
+    [Fact]
+    public async Task Shadow_reads_serve_legacy_and_record_matches_and_mismatches()
+    {
+        await Expose(0, ReadMode.Shadow);
+        await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new'), (2, 8, 200, 'new')");
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);
+        await Source("UPDATE Orders SET Status = 'changed' WHERE OrderId = 2");
+        using var gate = _rollout.Gate(Options());
+
+        var same = await gate.ReadAsync("user-1", new SourceKey("[1]"));
+        var behind = await gate.ReadAsync("user-1", new SourceKey("[2]"));
+
+        Assert.Equal((RoutePath.Legacy, true), (same.ServedBy, same.ShadowMatch));
+        Assert.Equal((RoutePath.Legacy, false), (behind.ServedBy, behind.ShadowMatch));
+        Assert.NotNull(behind.Row);
+        var window = await _rollout.Telemetry.QueryWindowAsync("orders-v2", _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1));
+        Assert.Equal((2, 1), (window.Drift.Compared, window.Drift.Drifted));
+    }
+
+    [Fact]
+    public async Task Shadow_sampling_compares_the_configured_share()
+    {
+        await Expose(0, ReadMode.Shadow);
+        await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new')");
+        using var gate = _rollout.Gate(Options() with { ShadowSampleRatio = 0.25 });
+
+        var compared = 0;
+        for (var i = 0; i < 100; i++)
+        {
+            compared += (await gate.ReadAsync($"user-{i}", new SourceKey("[1]"))).ShadowMatch is null ? 0 : 1;
+        }
+
+        Assert.Equal(25, compared);
+    }
+
+    [Fact]
+    public async Task Live_reads_serve_the_target_only_once_it_has_the_subjects_last_write()
+    {
+        await Expose(100, ReadMode.Live);
+        using var gate = _rollout.Gate(Options());
+        await gate.WriteAsync("user-1", (unit, ct) => PlaceOrder(unit, 1, ct), _ => Task.CompletedTask);
+
+        var beforeFeed = await gate.ReadAsync("user-1", new SourceKey("[1]"));
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);
+        var afterFeed = await gate.ReadAsync("user-1", new SourceKey("[1]"));
+
+        Assert.Equal(RoutePath.Legacy, beforeFeed.ServedBy);
+        Assert.Contains("last wrote version", beforeFeed.FallbackReason, StringComparison.Ordinal);
+        Assert.NotNull(beforeFeed.Row);
+        Assert.Equal(RoutePath.New, afterFeed.ServedBy);
+        Assert.Contains("\"id\":\"1\"", afterFeed.Document!.Json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Health_window_separates_paths_and_counts_errors_and_timeouts()
+    {
+        await Expose(100);
+        using var gate = _rollout.Gate(Options());
+        await gate.WriteAsync("user-1", (unit, ct) => PlaceOrder(unit, 1, ct), _ => Task.CompletedTask);
+        await gate.WriteAsync("user-2", (_, _) => throw new InvalidOperationException("x"), _ => Task.CompletedTask);
+        await Expose(0);
+        gate.Invalidate();
+        await gate.WriteAsync("user-3", (_, _) => Task.CompletedTask, _ => Task.CompletedTask);
+
+        var window = await _rollout.Telemetry.QueryWindowAsync("orders-v2", _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1));
+
+        Assert.Equal((2L, 1L), (window.Candidate.Count, window.Candidate.Errors));
+        Assert.Equal((1L, 0L), (window.Legacy.Count, window.Legacy.Errors));
+    }
+
+    private static GateOptions Options() => new() { Timeout = TimeSpan.FromSeconds(10), CacheTtl = TimeSpan.Zero };
+
+    private Task Expose(decimal percent, ReadMode reads = ReadMode.Legacy) =>
+        _rollout.Rollouts.SetStateAsync("orders-v2", "full", ExposureLevel.FromPercent(percent), reads, "test", CancellationToken.None);
+
+    private static async Task<int> CountExposed(RolloutGate gate, IEnumerable<string> subjects)
+    {
+        var exposed = 0;
+        foreach (var subject in subjects)
+        {
+            exposed += (await gate.DecideAsync(subject)).Path == RoutePath.New ? 1 : 0;
+        }
+
+        return exposed;
+    }
+
+    private static async Task PlaceOrder(IGateUnitOfWork unit, int id, CancellationToken ct)
+    {
+        await Exec(unit, $"INSERT INTO Orders VALUES ({id}, 7, 1990, 'new')", ct);
+        await Exec(unit, $"INSERT INTO OrderLines VALUES ({id}, 1, 'sku-1')", ct);
+        await Exec(unit, $"INSERT INTO OrderLines VALUES ({id}, 2, 'sku-2')", ct);
+    }
+
+    private static async Task Exec(IGateUnitOfWork unit, string sql, CancellationToken ct)
+    {
+        await using DbCommand command = unit.Connection.CreateCommand();
+        command.Transaction = unit.Transaction;
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    private async Task Source(string sql)
+    {
+        await using var connection = await _rollout.SourceDatabase.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<long> Count(string table)
+    {
+        await using var connection = await _rollout.SourceDatabase.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM {table}";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+}
