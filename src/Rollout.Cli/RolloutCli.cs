@@ -21,6 +21,11 @@ internal static class RolloutCli
         {
             ValidateCommand.Create(console),
             PlanCommand.Create(console),
+            DataPathCommands.Init(console),
+            DataPathCommands.Seed(console),
+            DataPathCommands.Backfill(console),
+            DataPathCommands.Sync(console),
+            DataPathCommands.DeadLetters(console),
         };
 
         var configuration = new InvocationConfiguration { Output = new AnsiConsoleTextWriter(console), Error = error };

@@ -81,7 +81,7 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
         var existing = await ColumnsAsync(connection, TableName, cancellationToken);
         if (existing.Count == 0)
         {
-            throw new InvalidOperationException($"The source table '{TableName}' does not exist in {_database.Path}. Create it (or seed it with 'rollout run --rows N') before 'rollout init'.");
+            throw new InvalidOperationException($"The source table '{TableName}' does not exist in {_database.Path}. Create it, or let 'rollout seed <spec> --rows N' or 'rollout init <spec> --create-table' create it.");
         }
 
         var missing = _columns.Where(c => !existing.ContainsKey(c)).ToArray();

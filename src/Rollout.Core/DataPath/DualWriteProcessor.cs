@@ -181,6 +181,10 @@ public sealed class DualWriteProcessor
         }
     }
 
+    /// <summary>Gives up the feed's lease (if this instance holds it), so that another instance can start at once.</summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public Task ReleaseLeaseAsync(CancellationToken cancellationToken) => _leases.ReleaseAsync(FeedName, _options.InstanceId, cancellationToken);
+
     /// <summary>Polls the feed until cancelled, sleeping <paramref name="idleDelay"/> when caught up.</summary>
     /// <param name="idleDelay">Pause when there is nothing to do or the lease is held elsewhere.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -203,7 +207,7 @@ public sealed class DualWriteProcessor
         }
         finally
         {
-            await _leases.ReleaseAsync(FeedName, _options.InstanceId, CancellationToken.None);
+            await ReleaseLeaseAsync(CancellationToken.None);
         }
     }
 

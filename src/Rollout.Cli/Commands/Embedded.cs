@@ -1,0 +1,94 @@
+using System.CommandLine;
+using Rollout.Core.Spec;
+using Rollout.Storage.Sqlite;
+using Spectre.Console;
+
+namespace Rollout.Cli.Commands;
+
+/// <summary>Shared arguments and set-up of the commands that work on the embedded default.</summary>
+internal static class Embedded
+{
+    public static Argument<FileInfo> SpecArgument() => new("spec") { Description = "Path to a *.rollout.json file." };
+
+    public static Option<DirectoryInfo?> DataOption() => new("--data")
+    {
+        Description = "Folder of the embedded stores (source.db, target.db, telemetry.db). Default: .rollout/<feature>.",
+    };
+
+    /// <summary>Loads the spec and opens its embedded stores, or prints why not and returns the exit code.</summary>
+    public static (EmbeddedRollout? Rollout, int ExitCode) Open(FileInfo specFile, DirectoryInfo? data, TextWriter error)
+    {
+        var (result, ioError) = SpecFile.Load(specFile);
+        if (result is null)
+        {
+            error.WriteLine($"error: {ioError}");
+            return (null, ExitCodes.UsageOrIo);
+        }
+
+        if (!result.IsValid)
+        {
+            error.WriteLine($"error: {specFile} is not valid ({result.Problems.Count} problem(s)); run 'rollout validate {specFile}' to see them");
+            return (null, ExitCodes.Invalid);
+        }
+
+        var folder = data?.FullName ?? Path.Combine(".rollout", result.Spec!.Feature);
+        return (EmbeddedRollout.Open(folder, result.Spec!, TimeProvider.System), ExitCodes.Ok);
+    }
+
+    /// <summary>Runs work that needs the stores, turning store set-up errors into a message and exit code 1.</summary>
+    public static async Task<int> RunAsync(FileInfo specFile, DirectoryInfo? data, TextWriter error, Func<EmbeddedRollout, Task<int>> work)
+    {
+        var (rollout, code) = Open(specFile, data, error);
+        if (rollout is null)
+        {
+            return code;
+        }
+
+        await using (rollout)
+        {
+            try
+            {
+                return await work(rollout);
+            }
+            catch (InvalidOperationException ex)
+            {
+                error.WriteLine($"error: {ex.Message}");
+                return ExitCodes.Invalid;
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException ex) when (ex.SqliteErrorCode == 1)
+            {
+                error.WriteLine($"error: the embedded stores in {rollout.Folder} are not set up ({ex.Message}); run 'rollout init {specFile}' first");
+                return ExitCodes.Invalid;
+            }
+        }
+    }
+
+    /// <summary>Shows progress: a live bar on a terminal, a line per step otherwise (CI, pipes).</summary>
+    public static async Task<T> WithProgressAsync<T>(IAnsiConsole console, string title, Func<Action<double, string>, Task<T>> work)
+    {
+        if (console.Profile.Capabilities.Interactive && console.Profile.Capabilities.Ansi)
+        {
+            return await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async context =>
+                {
+                    var task = context.AddTask(title, maxValue: 100);
+                    return await work((percent, text) =>
+                    {
+                        task.Value = Math.Min(100, percent);
+                        task.Description = $"{title} {text}";
+                    });
+                });
+        }
+
+        var lastPrinted = -10.0;
+        return await work((percent, text) =>
+        {
+            if (percent - lastPrinted >= 10 || percent >= 100 && lastPrinted < 100)
+            {
+                lastPrinted = percent;
+                console.WriteLine($"{title}: {percent,5:0.0}% {text}");
+            }
+        });
+    }
+}
