@@ -26,6 +26,7 @@ internal static class RolloutCli
             DataPathCommands.Backfill(console),
             DataPathCommands.Sync(console),
             DataPathCommands.DeadLetters(console),
+            BenchCommand.Create(console),
         };
 
         var configuration = new InvocationConfiguration { Output = new AnsiConsoleTextWriter(console), Error = error };

@@ -25,7 +25,7 @@ public sealed class EmbeddedRollout : IAsyncDisposable
         Source = SqliteSourceStore.For(SourceDatabase, spec, Translator);
         Target = new SqliteTargetStore(TargetDatabase, spec.Target.Container, time);
         Rollouts = new SqliteRolloutStore(SourceDatabase, time);
-        Telemetry = new SqliteTelemetryStore(new SqliteDatabase(Path.Combine(Folder, "telemetry.db")));
+        Telemetry = new SqliteTelemetryStore(new SqliteDatabase(Path.Combine(Folder, "telemetry.db"), durable: false));
     }
 
     /// <summary>The data folder.</summary>

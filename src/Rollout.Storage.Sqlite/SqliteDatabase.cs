@@ -3,9 +3,11 @@ using Microsoft.Data.Sqlite;
 namespace Rollout.Storage.Sqlite;
 
 /// <summary>
-/// One SQLite file in WAL mode. Connections are pooled by Microsoft.Data.Sqlite; each is opened with
-/// <c>synchronous=NORMAL</c> (in WAL mode: durable across process crashes, the last transactions can be lost
-/// on power loss but the file never corrupts) and a busy timeout so that concurrent writers wait instead of failing.
+/// One SQLite file in WAL mode. Connections are pooled by Microsoft.Data.Sqlite; each is opened with a busy
+/// timeout so that concurrent writers wait instead of failing, and with <c>synchronous=FULL</c> by default: a
+/// commit is on disk when it returns (the dual-write checkpoint advances only after its batch is durable).
+/// Stores that may lose their last writes on power loss (telemetry) use <c>NORMAL</c>, which in WAL mode is
+/// still safe across process crashes and never corrupts the file.
 /// </summary>
 public sealed class SqliteDatabase
 {
@@ -14,8 +16,10 @@ public sealed class SqliteDatabase
     /// <summary>Opens (creating if needed) a database file.</summary>
     /// <param name="path">File path.</param>
     /// <param name="busyTimeout">How long a statement waits for a lock held by another writer.</param>
-    public SqliteDatabase(string path, TimeSpan? busyTimeout = null)
+    /// <param name="durable">True: fsync on every commit (<c>synchronous=FULL</c>); false: <c>NORMAL</c>.</param>
+    public SqliteDatabase(string path, TimeSpan? busyTimeout = null, bool durable = true)
     {
+        Durable = durable;
         ArgumentException.ThrowIfNullOrEmpty(path);
         Path = System.IO.Path.GetFullPath(path);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(Path)!);
@@ -36,6 +40,9 @@ public sealed class SqliteDatabase
     /// <summary>Full path of the file.</summary>
     public string Path { get; }
 
+    /// <summary>Whether every commit is fsynced.</summary>
+    public bool Durable { get; }
+
     /// <summary>Lock wait budget.</summary>
     public TimeSpan BusyTimeout { get; }
 
@@ -47,7 +54,7 @@ public sealed class SqliteDatabase
         try
         {
             await connection.OpenAsync(cancellationToken);
-            Execute(connection, $"PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON;");
+            Execute(connection, $"PRAGMA synchronous={(Durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
             return connection;
         }
         catch

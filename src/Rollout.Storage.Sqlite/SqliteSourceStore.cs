@@ -162,7 +162,8 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
         var changes = new List<SourceChange>(Math.Min(maxChanges, 65_536));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var k = _keys.Length;
-        while (await reader.ReadAsync(cancellationToken))
+        // Synchronous reads on purpose: SQLite runs in-process, and the async API only adds a task per row.
+        while (reader.Read())
         {
             var key = ReadKey(reader, 0);
             var version = reader.GetInt64(k);
@@ -251,8 +252,9 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
     {
         var rows = new List<SnapshotRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        while (reader.Read())
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var row = ReadRow(reader, 0);
             rows.Add(new SnapshotRow(ReadKey(reader, 0), reader.GetInt64(_columns.Length), row));
         }

@@ -57,8 +57,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
               hash TEXT,
               json TEXT,
               deleted INTEGER NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(DocumentTable + "_pk_id")} ON {_documents} (pk, id);
+            ) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS backfills (name TEXT PRIMARY KEY, start_version INTEGER NOT NULL, last_key TEXT, copied INTEGER NOT NULL, completed INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
@@ -119,7 +118,9 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             hash.Value = document is null ? DBNull.Value : document.Hash.ToString();
             json.Value = document is null ? DBNull.Value : document.JsonText;
             deleted.Value = document is null ? 1 : 0;
-            applied += await command.ExecuteNonQueryAsync(cancellationToken);
+            // Synchronous on purpose: SQLite runs in-process, and the async API only adds a task per row.
+            cancellationToken.ThrowIfCancellationRequested();
+            applied += command.ExecuteNonQuery();
         }
 
         await transaction.CommitAsync(cancellationToken);

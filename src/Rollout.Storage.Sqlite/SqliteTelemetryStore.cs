@@ -197,7 +197,7 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
                 path.Value = e.Path;
                 outcome.Value = e.Outcome;
                 duration.Value = e.DurationMs;
-                await command.ExecuteNonQueryAsync(cancellationToken);
+                command.ExecuteNonQuery();
                 count++;
             }
 

@@ -93,17 +93,8 @@ internal static class DataPathCommands
                 return ExitCodes.Ok;
             }
 
-            BatchOutcome outcome;
-            try
-            {
-                outcome = await processor.DrainAsync(ct, b => console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"batch: {b.Read} read, {b.Applied} applied, {b.Stale} stale, {b.DeadLettered} dead-lettered, checkpoint {b.Checkpoint}")));
-            }
-            finally
-            {
-                await processor.ReleaseLeaseAsync(CancellationToken.None);
-            }
-
+            var outcome = await processor.DrainAsync(ct, b => console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"batch: {b.Read} read, {b.Applied} applied, {b.Stale} stale, {b.DeadLettered} dead-lettered, checkpoint {b.Checkpoint}")));
             if (!outcome.LeaseHeld)
             {
                 parse.InvocationConfiguration.Error.WriteLine("error: another processor holds this feed's lease; it expires 30 s after its owner stops");

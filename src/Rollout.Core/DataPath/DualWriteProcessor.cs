@@ -160,7 +160,10 @@ public sealed class DualWriteProcessor
         return new BatchOutcome(true, changes.Count, applied.Applied, applied.Stale, failed.Count, last);
     }
 
-    /// <summary>Runs batches until the checkpoint reaches the feed's current version (or the lease is held elsewhere).</summary>
+    /// <summary>
+    /// Runs batches until the checkpoint reaches the feed's version at the start (or the lease is held
+    /// elsewhere), then releases the lease so that another instance can take over at once.
+    /// </summary>
     /// <param name="cancellationToken">Cancellation.</param>
     /// <param name="progress">Called after each batch.</param>
     /// <returns>The summed outcome.</returns>
@@ -168,16 +171,23 @@ public sealed class DualWriteProcessor
     {
         var target = await _feed.GetCurrentVersionAsync(cancellationToken);
         var total = new BatchOutcome(true, 0, 0, 0, 0, 0);
-        while (true)
+        try
         {
-            var batch = await RunOnceAsync(cancellationToken);
-            total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
-                total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
-            progress?.Invoke(batch);
-            if (!batch.LeaseHeld || batch.Read == 0 || batch.Checkpoint >= target)
+            while (true)
             {
-                return total;
+                var batch = await RunOnceAsync(cancellationToken);
+                total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
+                    total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
+                progress?.Invoke(batch);
+                if (!batch.LeaseHeld || batch.Read == 0 || batch.Checkpoint >= target)
+                {
+                    return total;
+                }
             }
+        }
+        finally
+        {
+            await ReleaseLeaseAsync(CancellationToken.None);
         }
     }
 

@@ -16,6 +16,12 @@ public sealed record SourceKey(string Text)
     public static SourceKey From(IReadOnlyList<object?> values)
     {
         ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 1 && values[0] is long single)
+        {
+            // The common case (one integer key) without a JSON writer: same text as the general path.
+            return new SourceKey(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"[{single}]"));
+        }
+
         var buffer = new ArrayBufferWriter<byte>(32);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {

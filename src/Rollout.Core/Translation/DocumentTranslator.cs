@@ -129,15 +129,29 @@ public sealed partial class DocumentTranslator
             return TranslationResult.Failure(errors);
         }
 
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            WriteNode(_root, values, writer);
-        }
-
-        var json = buffer.WrittenMemory.ToArray();
+        // One buffer and writer per thread, reset per row: translation runs for every change of the feed.
+        var scratch = _threadScratch ??= new Scratch();
+        scratch.Buffer.ResetWrittenCount();
+        scratch.Writer.Reset(scratch.Buffer);
+        WriteNode(_root, values, scratch.Writer);
+        scratch.Writer.Flush();
+        var json = scratch.Buffer.WrittenSpan.ToArray();
         var partitionKey = values[_partitionKey.Index]!.Value.AsText();
         return TranslationResult.Success(new TranslatedDocument(id!, partitionKey, json, new ContentHash(XxHash128.HashToUInt128(json))));
+    }
+
+    [ThreadStatic]
+    private static Scratch? _threadScratch;
+
+    private sealed class Scratch
+    {
+        public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
+
+        public Utf8JsonWriter Writer { get; } = new(new ArrayBufferWriter<byte>(1), new JsonWriterOptions
+        {
+            SkipValidation = true,
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        });
     }
 
     private static void WriteNode(Node node, JsonScalar?[] values, Utf8JsonWriter writer)

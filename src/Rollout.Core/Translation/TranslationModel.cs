@@ -31,7 +31,12 @@ public sealed record TranslationError(string Field, string? Column, TranslationE
 public readonly record struct ContentHash(UInt128 Value)
 {
     /// <summary>32 lower-case hex digits.</summary>
-    public override string ToString() => Value.ToString("x32", CultureInfo.InvariantCulture);
+    public override string ToString()
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, Value);
+        return Convert.ToHexStringLower(bytes);
+    }
 
     /// <summary>Parses the 32-digit hex form.</summary>
     /// <param name="hex">Hex text.</param>
