@@ -238,6 +238,45 @@ public sealed class GateTests : IAsyncLifetime
         Assert.Equal((1L, 0L), (window.Legacy.Count, window.Legacy.Errors));
     }
 
+    [Fact]
+    public async Task Decisions_are_measured_with_feature_phase_exposure_path_and_outcome_tags()
+    {
+        await Expose(100);
+        using var metrics = new Rollout.Core.RolloutMetrics();
+        var seen = new List<(string Instrument, long Value, Dictionary<string, object?> Tags)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == Rollout.Core.RolloutMetrics.Name)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var dictionary = new Dictionary<string, object?>();
+            foreach (var tag in tags)
+            {
+                dictionary[tag.Key] = tag.Value;
+            }
+
+            lock (seen)
+            {
+                seen.Add((instrument.Name, value, dictionary));
+            }
+        });
+        listener.Start();
+        await using var rollout = EmbeddedRollout.Open(_folder, _rollout.Spec, _time, metrics);
+        using var gate = rollout.Gate(Options());
+
+        await gate.WriteAsync("user-1", (_, _) => throw new InvalidOperationException("x"), _ => Task.CompletedTask);
+
+        var decisions = seen.Where(s => s.Instrument == "rollout.gate.decisions").ToArray();
+        Assert.Contains(decisions, d => Equals(d.Tags["rollout.path"], "new") && Equals(d.Tags["rollout.outcome"], "error")
+            && Equals(d.Tags["rollout.feature"], "orders-v2") && Equals(d.Tags["rollout.phase"], "full") && Equals(d.Tags["rollout.exposure"], 100.0));
+        Assert.Contains(decisions, d => Equals(d.Tags["rollout.path"], "legacy") && Equals(d.Tags["rollout.kind"], "write-fallback"));
+    }
+
     private static GateOptions Options() => new() { Timeout = TimeSpan.FromSeconds(10), CacheTtl = TimeSpan.Zero };
 
     private Task Expose(decimal percent, ReadMode reads = ReadMode.Legacy) =>

@@ -116,6 +116,8 @@ public sealed class DualWriteProcessor
         }
 
         var started = _time.GetTimestamp();
+        using var activity = RolloutMetrics.Activities.StartActivity("rollout.dualwrite.batch");
+        activity?.SetTag("rollout.feature", _feature);
         var checkpoint = await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0;
         var changes = await _feed.ReadChangesAsync(checkpoint, _options.BatchSize, cancellationToken);
         if (changes.Count == 0)
@@ -157,6 +159,8 @@ public sealed class DualWriteProcessor
         await _checkpoints.SaveAsync(FeedName, last, cancellationToken);
         _fault?.Invoke(FaultPoint.AfterCheckpoint);
         _metrics?.RecordBatch(_feature, changes.Count, applied.Applied, applied.Stale, failed.Count, _time.GetElapsedTime(started));
+        activity?.SetTag("rollout.batch.read", changes.Count);
+        activity?.SetTag("rollout.batch.checkpoint", last);
         return new BatchOutcome(true, changes.Count, applied.Applied, applied.Stale, failed.Count, last);
     }
 

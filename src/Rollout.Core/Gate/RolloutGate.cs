@@ -137,6 +137,11 @@ public sealed class RolloutGate : IDisposable
         ArgumentNullException.ThrowIfNull(legacyPath);
         var started = _time.GetTimestamp();
         var decision = await DecideAsync(subjectId, cancellationToken);
+        using var activity = RolloutMetrics.Activities.StartActivity("rollout.gate.write");
+        activity?.SetTag("rollout.feature", _feature);
+        activity?.SetTag("rollout.phase", decision.State.Phase);
+        activity?.SetTag("rollout.exposure", (double)decision.State.Exposure.Percent);
+        activity?.SetTag("rollout.path", decision.Path == RoutePath.New ? "new" : "legacy");
         if (decision.Path == RoutePath.Legacy)
         {
             await RunLegacyAsync(decision, "write", started, legacyPath, cancellationToken);
@@ -151,8 +156,10 @@ public sealed class RolloutGate : IDisposable
             GateWriteOutcome.FellBackOnTimeout => "timeout",
             _ => "error",
         }, newPathTime);
+        activity?.SetTag("rollout.outcome", outcome.ToString());
         if (outcome != GateWriteOutcome.Committed)
         {
+            activity?.AddEvent(new System.Diagnostics.ActivityEvent("rollout.fallback"));
             await RunLegacyAsync(decision, "write-fallback", _time.GetTimestamp(), legacyPath, cancellationToken);
         }
 
