@@ -18,21 +18,14 @@ internal static class Embedded
     /// <summary>Loads the spec and opens its embedded stores, or prints why not and returns the exit code.</summary>
     public static (EmbeddedRollout? Rollout, int ExitCode) Open(FileInfo specFile, DirectoryInfo? data, TextWriter error)
     {
-        var (result, ioError) = SpecFile.Load(specFile);
-        if (result is null)
+        var (spec, code) = SpecFile.LoadValid(specFile, error);
+        if (spec is null)
         {
-            error.WriteLine($"error: {ioError}");
-            return (null, ExitCodes.UsageOrIo);
+            return (null, code);
         }
 
-        if (!result.IsValid)
-        {
-            error.WriteLine($"error: {specFile} is not valid ({result.Problems.Count} problem(s)); run 'rollout validate {specFile}' to see them");
-            return (null, ExitCodes.Invalid);
-        }
-
-        var folder = data?.FullName ?? Path.Combine(".rollout", result.Spec!.Feature);
-        return (EmbeddedRollout.Open(folder, result.Spec!, TimeProvider.System), ExitCodes.Ok);
+        var folder = data?.FullName ?? Path.Combine(".rollout", spec.Feature);
+        return (EmbeddedRollout.Open(folder, spec, TimeProvider.System), ExitCodes.Ok);
     }
 
     /// <summary>Runs work that needs the stores, turning store set-up errors into a message and exit code 1.</summary>

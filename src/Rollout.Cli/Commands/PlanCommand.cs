@@ -19,20 +19,12 @@ internal static class PlanCommand
 
     private static int Run(IAnsiConsole console, FileInfo file, TextWriter error)
     {
-        var (result, ioError) = SpecFile.Load(file);
-        if (result is null)
+        var (spec, code) = SpecFile.LoadValid(file, error);
+        if (spec is null)
         {
-            error.WriteLine($"error: {ioError}");
-            return ExitCodes.UsageOrIo;
+            return code;
         }
 
-        if (!result.IsValid)
-        {
-            error.WriteLine($"error: {file} is not valid ({result.Problems.Count} problem(s)); run 'rollout validate {file}' to see them");
-            return ExitCodes.Invalid;
-        }
-
-        var spec = result.Spec!;
         var plan = PhasePlan.FromSpec(spec);
         var table = new Table().Title($"Rollout plan: {Markup.Escape(spec.Feature)}")
             .AddColumns("#", "Phase", "Exposure", "Reads", "Bake", "Approval", "Skip bake");

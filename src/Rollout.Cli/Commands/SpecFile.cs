@@ -5,6 +5,25 @@ namespace Rollout.Cli.Commands;
 /// <summary>Reads a spec file for a command, turning I/O failures into one clear message.</summary>
 internal static class SpecFile
 {
+    /// <summary>Loads a spec that must be valid; otherwise prints why (pointing to 'rollout validate') and returns the exit code.</summary>
+    public static (RolloutSpec? Spec, int ExitCode) LoadValid(FileInfo file, TextWriter error)
+    {
+        var (result, ioError) = Load(file);
+        if (result is null)
+        {
+            error.WriteLine($"error: {ioError}");
+            return (null, ExitCodes.UsageOrIo);
+        }
+
+        if (!result.IsValid)
+        {
+            error.WriteLine($"error: {file} is not valid ({result.Problems.Count} problem(s)); run 'rollout validate {file}' to see them");
+            return (null, ExitCodes.Invalid);
+        }
+
+        return (result.Spec, ExitCodes.Ok);
+    }
+
     public static (SpecLoadResult? Result, string? Error) Load(FileInfo file)
     {
         if (!file.Exists)
