@@ -1,6 +1,7 @@
 using Rollout.Core;
 using Rollout.Core.DataPath;
 using Rollout.Core.Gate;
+using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
 
@@ -25,6 +26,7 @@ public sealed class EmbeddedRollout : IAsyncDisposable
         Source = SqliteSourceStore.For(SourceDatabase, spec, Translator);
         Target = new SqliteTargetStore(TargetDatabase, spec.Target.Container, time);
         Rollouts = new SqliteRolloutStore(SourceDatabase, time);
+        Audit = new SqliteAuditStore(TargetDatabase);
         Telemetry = new SqliteTelemetryStore(new SqliteDatabase(Path.Combine(Folder, "telemetry.db"), durable: false));
     }
 
@@ -55,6 +57,9 @@ public sealed class EmbeddedRollout : IAsyncDisposable
     /// <summary>Documents, checkpoints, leases, dead letters, backfill progress.</summary>
     public SqliteTargetStore Target { get; }
 
+    /// <summary>Reconciliation audit trail.</summary>
+    public SqliteAuditStore Audit { get; }
+
     /// <summary>Exposure state and ledger.</summary>
     public SqliteRolloutStore Rollouts { get; }
 
@@ -76,6 +81,7 @@ public sealed class EmbeddedRollout : IAsyncDisposable
         await Rollouts.InitializeAsync(cancellationToken);
         await Source.InitializeAsync(cancellationToken);
         await Target.InitializeAsync(cancellationToken);
+        await Audit.InitializeAsync(cancellationToken);
     }
 
     /// <summary>A dual-write processor for this feature.</summary>
@@ -87,6 +93,20 @@ public sealed class EmbeddedRollout : IAsyncDisposable
 
     /// <summary>The backfill of this feature.</summary>
     public Backfill Backfill() => new(Spec.Feature, Translator, Source, Source, Target, Target, Target, Time);
+
+    /// <summary>The reconciler of this feature.</summary>
+    /// <param name="fault">Test hook.</param>
+    public Reconciler Reconciler(Action<ReconcileFaultPoint>? fault = null) =>
+        new(Spec.Feature, Translator, Source, Target, Target, Audit, Time, fault);
+
+    /// <summary>Reconciliation settings from the spec.</summary>
+    /// <param name="depth">Quick or deep.</param>
+    public ReconcileOptions ReconcileOptions(ReconcileDepth depth) => new()
+    {
+        Depth = depth,
+        Mode = Spec.Reconciliation.Repair,
+        MaxRowsPerSecond = Spec.Reconciliation.MaxRowsPerSecond,
+    };
 
     /// <summary>The application-facing gate of this feature.</summary>
     /// <param name="options">Gate options; from the spec when null.</param>

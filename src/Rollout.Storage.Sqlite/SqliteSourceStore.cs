@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using Rollout.Core.DataPath;
+using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
 
@@ -17,7 +18,7 @@ namespace Rollout.Storage.Sqlite;
 /// skips a version that commits later.
 /// </summary>
 /// <remarks>SQLite has no schemas: <c>dbo.Orders</c> in a spec is the table <c>Orders</c> here.</remarks>
-public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
+public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
 {
     private const string VersionTable = "rollout_version";
 
@@ -29,6 +30,7 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
     private readonly SourceSchema _schema;
     private readonly string _selectColumns;
     private readonly string _joinOnKeys;
+    private readonly string _orderByKeys;
 
     /// <summary>Creates the store for one table.</summary>
     /// <param name="database">The source database.</param>
@@ -51,6 +53,7 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
         _schema = new SourceSchema(_columns);
         _selectColumns = string.Join(", ", _columns.Select(c => "s." + Identifiers.QuoteSqlite(c)));
         _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)}"));
+        _orderByKeys = string.Join(", ", _keys.Select(k => "s." + Identifiers.QuoteSqlite(k)));
     }
 
     /// <summary>Creates the store a spec describes.</summary>
@@ -196,27 +199,52 @@ public sealed class SqliteSourceStore : IChangeFeed, ISourceReader
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var where = string.Empty;
-        if (afterKey is not null)
-        {
-            var values = afterKey.Values();
-            var columns = string.Join(", ", _keys.Select(c => "s." + Identifiers.QuoteSqlite(c)));
-            var parameters = string.Join(", ", _keys.Select((_, i) => $"@k{i}"));
-            where = _keys.Length == 1 ? $"WHERE {columns} > @k0" : $"WHERE ({columns}) > ({parameters})";
-            for (var i = 0; i < _keys.Length; i++)
-            {
-                SqliteDatabase.Parameter(command, $"@k{i}", values[i]);
-            }
-        }
-
-        var order = string.Join(", ", _keys.Select(c => "s." + Identifiers.QuoteSqlite(c)));
         command.CommandText = $"""
             SELECT {_selectColumns}, COALESCE(c.version, 0)
             FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-            {where} ORDER BY {order} LIMIT @n
+            {AfterKey(command, afterKey)} ORDER BY {_orderByKeys} LIMIT @n
             """;
         SqliteDatabase.Parameter(command, "@n", batchSize);
         return await ReadSnapshotRowsAsync(command, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT {_orderByKeys}, COALESCE(c.version, 0)
+            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+            {AfterKey(command, after)} ORDER BY {_orderByKeys} LIMIT @n
+            """;
+        SqliteDatabase.Parameter(command, "@n", max);
+        var entries = new List<SourceEntry>(Math.Min(max, 65_536));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (reader.Read())
+        {
+            entries.Add(new SourceEntry(ReadKey(reader, 0), reader.GetInt64(_keys.Length)));
+        }
+
+        return entries;
+    }
+
+    private string AfterKey(SqliteCommand command, SourceKey? afterKey)
+    {
+        if (afterKey is null)
+        {
+            return string.Empty;
+        }
+
+        var values = afterKey.Values();
+        for (var i = 0; i < _keys.Length; i++)
+        {
+            SqliteDatabase.Parameter(command, $"@k{i}", values[i]);
+        }
+
+        return _keys.Length == 1
+            ? $"WHERE {_orderByKeys} > @k0"
+            : $"WHERE ({_orderByKeys}) > ({string.Join(", ", _keys.Select((_, i) => $"@k{i}"))})";
     }
 
     /// <inheritdoc />

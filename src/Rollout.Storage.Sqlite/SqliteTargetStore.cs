@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Rollout.Core.DataPath;
+using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
 
@@ -13,7 +14,7 @@ namespace Rollout.Storage.Sqlite;
 /// version not newer than the stored one changes nothing, and deletes are versioned tombstones, so an older
 /// replayed upsert can never resurrect a deleted row.
 /// </summary>
-public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLetterStore, ILeaseStore, IBackfillProgressStore
+public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLetterStore, ILeaseStore, IBackfillProgressStore, IReconcileTarget
 {
     private readonly SqliteDatabase _database;
     private readonly string _documents;
@@ -50,14 +51,21 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         await using var connection = await _database.OpenAsync(cancellationToken);
         SqliteDatabase.Execute(connection, $"""
             CREATE TABLE IF NOT EXISTS {_documents} (
-              source_key TEXT PRIMARY KEY,
+              sort_key BLOB PRIMARY KEY,
+              source_key TEXT NOT NULL,
               id TEXT,
               pk TEXT,
               source_version INTEGER NOT NULL,
               hash TEXT,
               json TEXT,
-              deleted INTEGER NOT NULL
+              deleted INTEGER NOT NULL,
+              etag INTEGER NOT NULL,
+              pipeline_etag INTEGER NOT NULL,
+              digest INTEGER NOT NULL
             ) WITHOUT ROWID;
+            CREATE TRIGGER IF NOT EXISTS {Identifiers.QuoteSqlite(DocumentTable + "_etag")} AFTER UPDATE ON {_documents}
+              WHEN NEW.etag = OLD.etag
+              BEGIN UPDATE {_documents} SET etag = random() WHERE sort_key = NEW.sort_key; END;
             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS backfills (name TEXT PRIMARY KEY, start_version INTEGER NOT NULL, last_key TEXT, copied INTEGER NOT NULL, completed INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
@@ -89,14 +97,19 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = $"""
-            INSERT INTO {_documents} (source_key, id, pk, source_version, hash, json, deleted)
-            VALUES (@key, @id, @pk, @version, @hash, @json, @deleted)
-            ON CONFLICT (source_key) DO UPDATE SET
-              id = excluded.id, pk = excluded.pk, source_version = excluded.source_version,
-              hash = excluded.hash, json = excluded.json, deleted = excluded.deleted
+            INSERT INTO {_documents} (sort_key, source_key, id, pk, source_version, hash, json, deleted, etag, pipeline_etag, digest)
+            VALUES (@sort, @key, @id, @pk, @version, @hash, @json, @deleted, @etag, @etag, @digest)
+            ON CONFLICT (sort_key) DO UPDATE SET
+              id = excluded.id, pk = excluded.pk, source_version = excluded.source_version, hash = excluded.hash,
+              json = excluded.json, deleted = excluded.deleted, etag = excluded.etag, pipeline_etag = excluded.etag, digest = excluded.digest
             WHERE excluded.source_version > {_documents}.source_version
+               OR (@repair = 1 AND excluded.source_version = {_documents}.source_version)
             """;
+        var sort = SqliteDatabase.Parameter(command, "@sort", null);
         var key = SqliteDatabase.Parameter(command, "@key", null);
+        var etag = SqliteDatabase.Parameter(command, "@etag", null);
+        var digest = SqliteDatabase.Parameter(command, "@digest", null);
+        var repair = SqliteDatabase.Parameter(command, "@repair", null);
         var id = SqliteDatabase.Parameter(command, "@id", null);
         var pk = SqliteDatabase.Parameter(command, "@pk", null);
         var version = SqliteDatabase.Parameter(command, "@version", null);
@@ -111,7 +124,11 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             BeforeWrite?.Invoke(i);
             var write = writes[i];
             var document = write.Document;
+            sort.Value = write.Key.Sort;
             key.Value = write.Key.Text;
+            etag.Value = Random.Shared.NextInt64();
+            digest.Value = Rollout.Core.Reconciliation.RowDigest.Of(write.SourceVersion, document?.Hash);
+            repair.Value = write.Repair ? 1 : 0;
             id.Value = (object?)document?.Id ?? DBNull.Value;
             pk.Value = (object?)document?.PartitionKey ?? DBNull.Value;
             version.Value = write.SourceVersion;
@@ -133,24 +150,80 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         ArgumentNullException.ThrowIfNull(key);
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} WHERE source_key = @key";
-        SqliteDatabase.Parameter(command, "@key", key.Text);
+        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} WHERE sort_key = @sort";
+        SqliteDatabase.Parameter(command, "@sort", key.Sort);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken) ? ReadDocument(reader) : null;
     }
 
-    /// <summary>Every document (live and tombstones) in source-key order; for tests, reports and reconciliation.</summary>
+    /// <summary>Every document (live and tombstones) in key order; for tests and reports.</summary>
     /// <param name="cancellationToken">Cancellation.</param>
     public async IAsyncEnumerable<TargetDocument> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} ORDER BY source_key";
+        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} ORDER BY sort_key";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
             yield return ReadDocument(reader);
         }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT source_key, sort_key, source_version, deleted, hash, etag <> pipeline_etag FROM {_documents}
+            {Range(command, after, upTo)} ORDER BY sort_key
+            """;
+        var entries = new List<TargetEntry>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (reader.Read())
+        {
+            entries.Add(new TargetEntry(
+                SourceKey.FromStore(reader.GetString(0), (byte[])reader.GetValue(1)),
+                reader.GetInt64(2),
+                reader.GetInt64(3) != 0,
+                reader.IsDBNull(4) ? null : ContentHash.Parse(reader.GetString(4)),
+                reader.GetInt64(5) != 0));
+        }
+
+        return entries;
+    }
+
+    /// <inheritdoc />
+    public async Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT COUNT(*), COALESCE(SUM(digest), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
+            {Range(command, after, upTo)}
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        reader.Read();
+        return new RangeDigest(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
+    }
+
+    private static string Range(SqliteCommand command, SourceKey? after, SourceKey? upTo)
+    {
+        var conditions = new List<string>(2);
+        if (after is not null)
+        {
+            conditions.Add("sort_key > @after");
+            SqliteDatabase.Parameter(command, "@after", after.Sort);
+        }
+
+        if (upTo is not null)
+        {
+            conditions.Add("sort_key <= @upTo");
+            SqliteDatabase.Parameter(command, "@upTo", upTo.Sort);
+        }
+
+        return conditions.Count == 0 ? string.Empty : "WHERE " + string.Join(" AND ", conditions);
     }
 
     /// <inheritdoc />

@@ -73,7 +73,11 @@ public interface ISourceReader
 /// <param name="Key">Source key.</param>
 /// <param name="SourceVersion">Version of the source change.</param>
 /// <param name="Document">Translated document, or null for a delete.</param>
-public sealed record TargetWrite(SourceKey Key, long SourceVersion, TranslatedDocument? Document);
+/// <param name="Repair">
+/// A reconciliation repair: also applied when the stored version is equal (a divergent or tampered document at
+/// the same version), never when it is newer, so a repair racing a live change cannot overwrite it.
+/// </param>
+public sealed record TargetWrite(SourceKey Key, long SourceVersion, TranslatedDocument? Document, bool Repair = false);
 
 /// <summary>What a batch of writes did.</summary>
 /// <param name="Applied">Writes that changed the target.</param>

@@ -19,7 +19,7 @@ public sealed record SourceKey(string Text)
         if (values.Count == 1 && values[0] is long single)
         {
             // The common case (one integer key) without a JSON writer: same text as the general path.
-            return new SourceKey(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"[{single}]"));
+            return new SourceKey(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"[{single}]")) { _sort = SortKey.Encode(values) };
         }
 
         var buffer = new ArrayBufferWriter<byte>(32);
@@ -45,8 +45,25 @@ public sealed record SourceKey(string Text)
             writer.WriteEndArray();
         }
 
-        return new SourceKey(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+        return new SourceKey(System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan)) { _sort = SortKey.Encode(values) };
     }
+
+    private byte[]? _sort;
+
+    /// <summary>Rebuilds a key read back from a store that kept both forms (no re-encoding).</summary>
+    /// <param name="text">The canonical text.</param>
+    /// <param name="sort">Its <see cref="SortKey"/> encoding, as stored.</param>
+    public static SourceKey FromStore(string text, byte[] sort) => new(text) { _sort = sort };
+
+    /// <summary>The order-preserving binary form (<see cref="SortKey"/>), computed once.</summary>
+    public byte[] Sort => _sort ??= SortKey.Encode(Values());
+
+    /// <summary>Keys are equal when their canonical text is.</summary>
+    /// <param name="other">Other key.</param>
+    public bool Equals(SourceKey? other) => other is not null && string.Equals(Text, other.Text, StringComparison.Ordinal);
+
+    /// <inheritdoc />
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Text);
 
     /// <summary>The key values back as JSON elements (numbers as <see cref="long"/> or <see cref="decimal"/>, text as <see cref="string"/>).</summary>
     public IReadOnlyList<object?> Values()

@@ -1,0 +1,479 @@
+using Rollout.Core.DataPath;
+using Rollout.Core.Spec;
+using Rollout.Core.Translation;
+
+namespace Rollout.Core.Reconciliation;
+
+/// <summary>The source side of a reconciliation: key-ordered rows with their versions.</summary>
+public interface IReconcileSource : ISourceReader
+{
+    /// <summary>Up to <paramref name="max"/> (key, version) pairs after <paramref name="after"/> in key order, without row bodies.</summary>
+    /// <param name="after">Last key already read, or null to start.</param>
+    /// <param name="max">Batch size.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken);
+}
+
+/// <summary>The digest of a target key range: row count, sum of <see cref="RowDigest"/>s, and documents changed outside the pipeline.</summary>
+/// <param name="Count">Documents (tombstones included).</param>
+/// <param name="Sum">Sum of row digests.</param>
+/// <param name="Tampered">Documents whose write marker moved since the pipeline wrote them.</param>
+public readonly record struct RangeDigest(long Count, long Sum, long Tampered);
+
+/// <summary>The target side of a reconciliation: key-ordered entries and range digests.</summary>
+public interface IReconcileTarget
+{
+    /// <summary>Entries with a key in (<paramref name="after"/>, <paramref name="upTo"/>] in key order; null bounds are open.</summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+
+    /// <summary>The digest of the same range, computed by the store.</summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+}
+
+/// <summary>Counts of one run.</summary>
+public sealed record ReconcileCounts
+{
+    /// <summary>Distinct keys compared.</summary>
+    public long Compared { get; init; }
+
+    /// <summary>Missing in the target.</summary>
+    public long Missing { get; init; }
+
+    /// <summary>Extra in the target.</summary>
+    public long Extra { get; init; }
+
+    /// <summary>Same version, different content.</summary>
+    public long Divergent { get; init; }
+
+    /// <summary>Older version in the target.</summary>
+    public long Stale { get; init; }
+
+    /// <summary>Newer version in the target.</summary>
+    public long TargetAhead { get; init; }
+
+    /// <summary>Source rows that cannot be translated.</summary>
+    public long Untranslatable { get; init; }
+
+    /// <summary>Repairs written.</summary>
+    public long Repaired { get; init; }
+
+    /// <summary>Keys left for a person.</summary>
+    public long Flagged { get; init; }
+
+    /// <summary>Source rows read again with their bodies to repair a difference (quick mode).</summary>
+    public long FetchedInFull { get; init; }
+
+    /// <summary>Target entries read one by one (the rest was settled by range digests in deep mode).</summary>
+    public long TargetRowsRead { get; init; }
+
+    /// <summary>Drifted keys of every kind.</summary>
+    public long Drifted => Missing + Extra + Divergent + Stale + TargetAhead + Untranslatable;
+
+    /// <summary>Drifted / compared.</summary>
+    public double DriftRate => Compared == 0 ? 0 : (double)Drifted / Compared;
+
+    /// <summary>Adds another set of counts.</summary>
+    /// <param name="o">Counts to add.</param>
+    public ReconcileCounts Add(ReconcileCounts o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        return new()
+        {
+            Compared = Compared + o.Compared,
+            Missing = Missing + o.Missing,
+            Extra = Extra + o.Extra,
+            Divergent = Divergent + o.Divergent,
+            Stale = Stale + o.Stale,
+            TargetAhead = TargetAhead + o.TargetAhead,
+            Untranslatable = Untranslatable + o.Untranslatable,
+            Repaired = Repaired + o.Repaired,
+            Flagged = Flagged + o.Flagged,
+            FetchedInFull = FetchedInFull + o.FetchedInFull,
+            TargetRowsRead = TargetRowsRead + o.TargetRowsRead,
+        };
+    }
+}
+
+/// <summary>Status of a run.</summary>
+public enum ReconcileStatus
+{
+    /// <summary>In progress (or crashed: the next run resumes it).</summary>
+    Running,
+
+    /// <summary>Reached the end of the range.</summary>
+    Completed,
+
+    /// <summary>Stopped on request; the next run resumes it.</summary>
+    Cancelled,
+}
+
+/// <summary>One reconciliation run, as audited.</summary>
+/// <param name="Id">Run id.</param>
+/// <param name="Feature">Feature key.</param>
+/// <param name="Depth">Quick or deep.</param>
+/// <param name="Mode">Repair or report.</param>
+/// <param name="Started">Start time.</param>
+/// <param name="Ended">End time, null while running.</param>
+/// <param name="From">Exclusive lower key bound of the range, null for the start of the table.</param>
+/// <param name="To">Inclusive upper key bound, null for the end of the table.</param>
+/// <param name="LastKey">Last key of the last completed segment (resume point).</param>
+/// <param name="Status">Status.</param>
+/// <param name="Counts">Counts so far.</param>
+public sealed record ReconcileRun(long Id, string Feature, ReconcileDepth Depth, RepairMode Mode, DateTimeOffset Started, DateTimeOffset? Ended,
+    SourceKey? From, SourceKey? To, SourceKey? LastKey, ReconcileStatus Status, ReconcileCounts Counts);
+
+/// <summary>One affected key in the audit trail.</summary>
+/// <param name="Key">Source key.</param>
+/// <param name="Kind">Drift kind.</param>
+/// <param name="Action">What was done.</param>
+/// <param name="SourceVersion">Source version, if the row exists.</param>
+/// <param name="TargetVersion">Target version, if there is a document.</param>
+/// <param name="BeforeHash">Target content hash before.</param>
+/// <param name="AfterHash">Content hash written by the repair.</param>
+/// <param name="At">When.</param>
+/// <param name="Detail">Reason for a flag (translation errors, target ahead…).</param>
+public sealed record AuditedKey(SourceKey Key, DriftKind Kind, RepairAction Action, long? SourceVersion, long? TargetVersion,
+    ContentHash? BeforeHash, ContentHash? AfterHash, DateTimeOffset At, string? Detail);
+
+/// <summary>The append-only audit trail of reconciliation.</summary>
+public interface IReconcileAuditStore
+{
+    /// <summary>The feature's unfinished run (running or cancelled), if any.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<ReconcileRun?> GetUnfinishedRunAsync(string feature, CancellationToken cancellationToken);
+
+    /// <summary>Records a new run and returns its id.</summary>
+    /// <param name="run">The run (id ignored).</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<long> StartRunAsync(ReconcileRun run, CancellationToken cancellationToken);
+
+    /// <summary>Records the affected keys of a segment (one record per run and key; a resumed segment updates it), before repairs are written.</summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="keys">Affected keys.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task RecordKeysAsync(long runId, IReadOnlyList<AuditedKey> keys, CancellationToken cancellationToken);
+
+    /// <summary>Marks a segment complete: the resume point and the counts so far.</summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="lastKey">Last key of the segment.</param>
+    /// <param name="counts">Counts so far.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task CompleteSegmentAsync(long runId, SourceKey? lastKey, ReconcileCounts counts, CancellationToken cancellationToken);
+
+    /// <summary>Ends a run.</summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="status">Completed or cancelled.</param>
+    /// <param name="counts">Final counts.</param>
+    /// <param name="ended">End time.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task FinishRunAsync(long runId, ReconcileStatus status, ReconcileCounts counts, DateTimeOffset ended, CancellationToken cancellationToken);
+
+    /// <summary>Runs of a feature, newest first.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="max">At most this many.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken);
+
+    /// <summary>The affected keys of a run, in key order.</summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<AuditedKey>> ListKeysAsync(long runId, CancellationToken cancellationToken);
+}
+
+/// <summary>Settings of a reconciliation.</summary>
+public sealed record ReconcileOptions
+{
+    /// <summary>Quick or deep.</summary>
+    public ReconcileDepth Depth { get; init; } = ReconcileDepth.Quick;
+
+    /// <summary>Repair or report.</summary>
+    public RepairMode Mode { get; init; } = RepairMode.Auto;
+
+    /// <summary>Source rows per segment.</summary>
+    public int SegmentSize { get; init; } = 5000;
+
+    /// <summary>Deep mode: below this many rows a differing range is compared row by row instead of bisected further.</summary>
+    public int LeafSize { get; init; } = 64;
+
+    /// <summary>Source rows per second at most (0 = unbounded), so that a run at peak does not starve the application.</summary>
+    public int MaxRowsPerSecond { get; init; }
+
+    /// <summary>Exclusive lower key bound, null for the start of the table.</summary>
+    public SourceKey? From { get; init; }
+
+    /// <summary>Inclusive upper key bound, null for the end of the table.</summary>
+    public SourceKey? To { get; init; }
+}
+
+/// <summary>Where a fault can be injected in a reconciliation (crash tests).</summary>
+public enum ReconcileFaultPoint
+{
+    /// <summary>After a segment's keys were audited, before its repairs.</summary>
+    BeforeRepairs,
+
+    /// <summary>After a segment's repairs, before its completion was recorded.</summary>
+    BeforeSegmentComplete,
+}
+
+/// <summary>
+/// Compares source and target segment by segment in key order and repairs by <see cref="RepairPolicy"/>.
+/// Quick mode merge-joins (key, version, write marker) streams. Deep mode re-translates every source row,
+/// compares the segment's digest with the digest the target computes for the same key range, and only for
+/// differing ranges bisects down to small ranges whose entries are read and merge-joined: the target rows
+/// fetched follow the amount of drift, not the table size. Each segment is audited before its repairs and
+/// marked complete after them, so a crashed or cancelled run resumes from its last completed segment.
+/// </summary>
+public sealed class Reconciler
+{
+    private readonly string _feature;
+    private readonly DocumentTranslator _translator;
+    private readonly IReconcileSource _source;
+    private readonly IReconcileTarget _targetRanges;
+    private readonly ITargetStore _target;
+    private readonly IReconcileAuditStore _audit;
+    private readonly TimeProvider _time;
+    private readonly Action<ReconcileFaultPoint>? _fault;
+
+    /// <summary>Creates a reconciler.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="translator">The same compiled mapping the dual writes use.</param>
+    /// <param name="source">Source side.</param>
+    /// <param name="targetRanges">Target ranges and digests.</param>
+    /// <param name="target">Target writes (the dual-write path).</param>
+    /// <param name="audit">Audit trail.</param>
+    /// <param name="time">Clock (rate limit, audit times).</param>
+    /// <param name="fault">Test hook.</param>
+    public Reconciler(string feature, DocumentTranslator translator, IReconcileSource source, IReconcileTarget targetRanges, ITargetStore target,
+        IReconcileAuditStore audit, TimeProvider time, Action<ReconcileFaultPoint>? fault = null)
+    {
+        _feature = feature;
+        _translator = translator;
+        _source = source;
+        _targetRanges = targetRanges;
+        _target = target;
+        _audit = audit;
+        _time = time;
+        _fault = fault;
+    }
+
+    /// <summary>Runs (or resumes the unfinished) reconciliation to the end of its range.</summary>
+    /// <param name="options">Settings; ignored for depth, mode and range when an unfinished run is resumed.</param>
+    /// <param name="progress">Called after each segment with the run so far.</param>
+    /// <param name="cancellationToken">Stops after the current segment; the run is recorded as cancelled and resumes next time.</param>
+    public async Task<ReconcileRun> RunAsync(ReconcileOptions options, Action<ReconcileRun>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var run = await _audit.GetUnfinishedRunAsync(_feature, CancellationToken.None);
+        if (run is null)
+        {
+            run = new ReconcileRun(0, _feature, options.Depth, options.Mode, _time.GetUtcNow(), null, options.From, options.To, options.From, ReconcileStatus.Running, new ReconcileCounts());
+            run = run with { Id = await _audit.StartRunAsync(run, CancellationToken.None) };
+        }
+
+        var started = _time.GetTimestamp();
+        long rowsThisRun = 0;
+        var counts = run.Counts;
+        var after = run.LastKey;
+        while (true)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, _time.GetUtcNow(), CancellationToken.None);
+                return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = _time.GetUtcNow() };
+            }
+
+            var (segment, last, isFinal, rows) = await ReadSegmentAsync(run, after, options.SegmentSize, CancellationToken.None);
+            var upTo = isFinal ? run.To : last;
+            var drifts = new List<Drift>();
+            var segmentCounts = run.Depth == ReconcileDepth.Deep
+                ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
+                : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
+            segmentCounts = await RepairAsync(run, drifts, segmentCounts);
+            counts = counts.Add(segmentCounts);
+            await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
+            run = run with { LastKey = isFinal ? upTo : last, Counts = counts };
+            progress?.Invoke(run);
+            after = last;
+            rowsThisRun += rows;
+            if (isFinal)
+            {
+                var ended = _time.GetUtcNow();
+                await _audit.FinishRunAsync(run.Id, ReconcileStatus.Completed, counts, ended, CancellationToken.None);
+                return run with { Status = ReconcileStatus.Completed, Ended = ended };
+            }
+
+            await ThrottleAsync(options.MaxRowsPerSecond, rowsThisRun, started, cancellationToken);
+        }
+    }
+
+    private async Task<(IReadOnlyList<SourceEntry> Entries, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(
+        ReconcileRun run, SourceKey? after, int size, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SourceEntry> entries;
+        if (run.Depth == ReconcileDepth.Deep)
+        {
+            var rows = await _source.ReadBatchAsync(after, size, cancellationToken);
+            entries = rows.Select(r =>
+            {
+                var translated = _translator.Translate(r.Row);
+                return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
+            }).ToArray();
+        }
+        else
+        {
+            entries = await _source.ReadVersionsAsync(after, size, cancellationToken);
+        }
+
+        // Keys beyond the range's upper bound belong to no segment.
+        if (run.To is { } to)
+        {
+            entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
+        }
+
+        var isFinal = entries.Count < size || (run.To is { } bound && entries.Count > 0 && SortKey.Compare(entries[^1].Key.Sort, bound.Sort) == 0);
+        return (entries, entries.Count > 0 ? entries[^1].Key : after, isFinal, entries.Count);
+    }
+
+    private async Task<ReconcileCounts> CompareRangeAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, ReconcileDepth depth, List<Drift> drifts)
+    {
+        var target = await _targetRanges.ReadRangeAsync(after, upTo, CancellationToken.None);
+        long compared = 0;
+        drifts.AddRange(DriftClassifier.Compare(source, target, depth, () => compared++));
+        return new ReconcileCounts { Compared = compared, TargetRowsRead = target.Count };
+    }
+
+    private async Task<ReconcileCounts> CompareDeepAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, int leafSize, List<Drift> drifts)
+    {
+        if (source.Any(e => e.Untranslatable))
+        {
+            return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
+        }
+
+        var digest = await _targetRanges.DigestAsync(after, upTo, CancellationToken.None);
+        var expected = source.Aggregate(0L, (sum, e) => sum + RowDigest.Of(e.Version, e.Document!.Hash));
+        if (digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0)
+        {
+            return new ReconcileCounts { Compared = source.Count };
+        }
+
+        if (source.Count <= leafSize)
+        {
+            return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
+        }
+
+        var mid = source.Count / 2;
+        var left = source.Take(mid).ToArray();
+        var right = source.Skip(mid).ToArray();
+        var leftCounts = await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts);
+        var rightCounts = await CompareDeepAsync(right, left[^1].Key, upTo, leafSize, drifts);
+        return leftCounts.Add(rightCounts);
+    }
+
+    private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts)
+    {
+        if (drifts.Count == 0)
+        {
+            return counts;
+        }
+
+        var now = _time.GetUtcNow();
+        var writes = new List<TargetWrite>();
+        var audited = new List<AuditedKey>(drifts.Count);
+        long repaired = 0, flagged = 0, fetched = 0;
+        var kinds = new Dictionary<DriftKind, long>();
+        foreach (var original in drifts)
+        {
+            var drift = original;
+            var document = drift.Source?.Document;
+            string? detail = null;
+            if (RepairPolicy.Decide(drift, run.Mode) == RepairAction.Upsert && document is null)
+            {
+                // Quick mode knows versions only: read and translate the row to repair it.
+                fetched++;
+                var row = await _source.GetAsync(drift.Key, CancellationToken.None);
+                if (row is null)
+                {
+                    continue; // Deleted since the segment was read: the feed's tombstone settles it.
+                }
+
+                var translated = _translator.Translate(row.Row);
+                if (translated.IsSuccess)
+                {
+                    document = translated.Document;
+                    drift = drift with { Source = drift.Source! with { Version = row.Version, Document = document } };
+                }
+                else
+                {
+                    drift = new Drift(DriftKind.Untranslatable, drift.Key, drift.Source! with { Errors = translated.Errors }, drift.Target);
+                }
+            }
+
+            var action = RepairPolicy.Decide(drift, run.Mode);
+            kinds[drift.Kind] = kinds.GetValueOrDefault(drift.Kind) + 1;
+            if (action is RepairAction.Upsert or RepairAction.Tombstone)
+            {
+                writes.Add(RepairPolicy.Write(drift, document));
+                repaired++;
+            }
+            else if (action == RepairAction.Flag)
+            {
+                flagged++;
+                detail = drift.Kind == DriftKind.Untranslatable
+                    ? string.Join("; ", drift.Source!.Errors!.Select(e => e.ToString()))
+                    : $"target holds version {drift.Target?.Version}, source version {drift.Source?.Version}: a write reached the target outside the pipeline";
+            }
+
+            audited.Add(new AuditedKey(drift.Key, drift.Kind, action, drift.Source?.Version, drift.Target?.Version, drift.Target?.Hash,
+                action == RepairAction.Upsert ? document?.Hash : null, now, detail));
+        }
+
+        await _audit.RecordKeysAsync(run.Id, audited, CancellationToken.None);
+        _fault?.Invoke(ReconcileFaultPoint.BeforeRepairs);
+        if (writes.Count > 0)
+        {
+            await _target.ApplyAsync(writes, CancellationToken.None);
+        }
+
+        _fault?.Invoke(ReconcileFaultPoint.BeforeSegmentComplete);
+        return counts.Add(new ReconcileCounts
+        {
+            Missing = kinds.GetValueOrDefault(DriftKind.Missing),
+            Extra = kinds.GetValueOrDefault(DriftKind.Extra),
+            Divergent = kinds.GetValueOrDefault(DriftKind.Divergent),
+            Stale = kinds.GetValueOrDefault(DriftKind.Stale),
+            TargetAhead = kinds.GetValueOrDefault(DriftKind.TargetAhead),
+            Untranslatable = kinds.GetValueOrDefault(DriftKind.Untranslatable),
+            Repaired = repaired,
+            Flagged = flagged,
+            FetchedInFull = fetched,
+        });
+    }
+
+    private async Task ThrottleAsync(int maxRowsPerSecond, long rows, long started, CancellationToken cancellationToken)
+    {
+        if (maxRowsPerSecond <= 0)
+        {
+            return;
+        }
+
+        var due = TimeSpan.FromSeconds((double)rows / maxRowsPerSecond) - _time.GetElapsedTime(started);
+        if (due > TimeSpan.Zero)
+        {
+            try
+            {
+                await Task.Delay(due, _time, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                // Cancellation is handled at the top of the next segment.
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+using Rollout.Core.DataPath;
+using Rollout.Core.Reconciliation;
+using Rollout.Core.Translation;
+
+namespace Rollout.Core.Tests.Reconciliation;
+
+/// <summary>Hand-written in-memory fakes of the reconciliation ports, for fast property tests of the logic.</summary>
+internal sealed class InMemorySource(SortedList<long, (long Version, object Value)> rows) : IReconcileSource
+{
+    private static readonly SourceSchema Schema = new(["Id", "C", "V"]);
+
+    public SortedList<long, (long Version, object Value)> Rows { get; } = rows;
+
+    public static SourceKey Key(long id) => SourceKey.From([id]);
+
+    public static SourceRow Row(long id, object value) => new(Schema, [id, id % 3, value]);
+
+    public Task<long> CountAsync(CancellationToken cancellationToken) => Task.FromResult((long)Rows.Count);
+
+    public Task<IReadOnlyList<SnapshotRow>> ReadBatchAsync(SourceKey? afterKey, int batchSize, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<SnapshotRow>>(After(afterKey).Take(batchSize).Select(r => new SnapshotRow(Key(r.Key), r.Value.Version, Row(r.Key, r.Value.Value))).ToArray());
+
+    public Task<SnapshotRow?> GetAsync(SourceKey key, CancellationToken cancellationToken)
+    {
+        var id = (long)key.Values()[0]!;
+        return Task.FromResult(Rows.TryGetValue(id, out var r) ? new SnapshotRow(key, r.Version, Row(id, r.Value)) : null);
+    }
+
+    public Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<SourceEntry>>(After(after).Take(max).Select(r => new SourceEntry(Key(r.Key), r.Value.Version)).ToArray());
+
+    private IEnumerable<KeyValuePair<long, (long Version, object Value)>> After(SourceKey? after)
+    {
+        var from = after is null ? long.MinValue : (long)after.Values()[0]!;
+        return Rows.Where(r => after is null || r.Key > from);
+    }
+}
+
+internal sealed record StoredDocument(long Version, ContentHash? Hash, bool Tombstone, bool Tampered);
+
+internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
+{
+    public SortedDictionary<long, StoredDocument> Documents { get; } = [];
+
+    public int RangeReads { get; private set; }
+
+    public Task<ApplyResult> ApplyAsync(IReadOnlyList<TargetWrite> writes, CancellationToken cancellationToken)
+    {
+        int applied = 0;
+        foreach (var write in writes)
+        {
+            var id = (long)write.Key.Values()[0]!;
+            var exists = Documents.TryGetValue(id, out var current);
+            if (!exists || write.SourceVersion > current!.Version || (write.Repair && write.SourceVersion == current.Version))
+            {
+                Documents[id] = new StoredDocument(write.SourceVersion, write.Document?.Hash, write.Document is null, false);
+                applied++;
+            }
+        }
+
+        return Task.FromResult(new ApplyResult(applied, writes.Count - applied));
+    }
+
+    public Task<TargetDocument?> GetAsync(SourceKey key, CancellationToken cancellationToken)
+    {
+        var id = (long)key.Values()[0]!;
+        return Task.FromResult(Documents.TryGetValue(id, out var d) ? new TargetDocument(key, null, null, d.Version, d.Hash, null, d.Tombstone) : null);
+    }
+
+    public Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        RangeReads++;
+        return Task.FromResult<IReadOnlyList<TargetEntry>>(In(after, upTo)
+            .Select(d => new TargetEntry(InMemorySource.Key(d.Key), d.Value.Version, d.Value.Tombstone, d.Value.Hash, d.Value.Tampered)).ToArray());
+    }
+
+    public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        var docs = In(after, upTo).ToArray();
+        return Task.FromResult(new RangeDigest(docs.Length, docs.Sum(d => RowDigest.Of(d.Value.Version, d.Value.Hash)), docs.Count(d => d.Value.Tampered)));
+    }
+
+    private IEnumerable<KeyValuePair<long, StoredDocument>> In(SourceKey? after, SourceKey? upTo)
+    {
+        var low = after is null ? long.MinValue : (long)after.Values()[0]!;
+        var high = upTo is null ? long.MaxValue : (long)upTo.Values()[0]!;
+        return Documents.Where(d => (after is null || d.Key > low) && d.Key <= high);
+    }
+}
+
+internal sealed class InMemoryAudit : IReconcileAuditStore
+{
+    private readonly Dictionary<long, ReconcileRun> _runs = [];
+    private readonly Dictionary<long, SortedDictionary<string, AuditedKey>> _keys = [];
+
+    public Task<ReconcileRun?> GetUnfinishedRunAsync(string feature, CancellationToken cancellationToken) =>
+        Task.FromResult(_runs.Values.Where(r => r.Feature == feature && r.Status != ReconcileStatus.Completed).OrderByDescending(r => r.Id).FirstOrDefault());
+
+    public Task<long> StartRunAsync(ReconcileRun run, CancellationToken cancellationToken)
+    {
+        var id = _runs.Count + 1L;
+        _runs[id] = run with { Id = id };
+        _keys[id] = new SortedDictionary<string, AuditedKey>(StringComparer.Ordinal);
+        return Task.FromResult(id);
+    }
+
+    public Task RecordKeysAsync(long runId, IReadOnlyList<AuditedKey> keys, CancellationToken cancellationToken)
+    {
+        foreach (var key in keys)
+        {
+            _keys[runId][key.Key.Text] = key;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task CompleteSegmentAsync(long runId, SourceKey? lastKey, ReconcileCounts counts, CancellationToken cancellationToken)
+    {
+        _runs[runId] = _runs[runId] with { LastKey = lastKey, Counts = counts };
+        return Task.CompletedTask;
+    }
+
+    public Task FinishRunAsync(long runId, ReconcileStatus status, ReconcileCounts counts, DateTimeOffset ended, CancellationToken cancellationToken)
+    {
+        _runs[runId] = _runs[runId] with { Status = status, Counts = counts, Ended = ended };
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ReconcileRun>>(_runs.Values.Where(r => r.Feature == feature).OrderByDescending(r => r.Id).Take(max).ToArray());
+
+    public Task<IReadOnlyList<AuditedKey>> ListKeysAsync(long runId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<AuditedKey>>(_keys[runId].Values.ToArray());
+}
