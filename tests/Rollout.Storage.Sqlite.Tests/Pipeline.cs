@@ -1,6 +1,7 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Time.Testing;
 using Rollout.Core.DataPath;
+using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
 
@@ -70,6 +71,7 @@ internal sealed class Pipeline : IAsyncDisposable
         {
             await pipeline.Source.InitializeAsync();
             await pipeline.Target.InitializeAsync();
+            await new SqliteAuditStore(pipeline.TargetDb).InitializeAsync();
         }
 
         return pipeline;
@@ -78,6 +80,24 @@ internal sealed class Pipeline : IAsyncDisposable
     public DualWriteProcessor Processor(string instance = "a", int batchSize = 100, Action<FaultPoint>? fault = null) =>
         new(Spec.Feature, Translator, Source, Target, Target, Target, Target,
             new DualWriteOptions { InstanceId = instance, BatchSize = batchSize, LeaseDuration = TimeSpan.FromSeconds(30) }, Time, fault);
+
+    public SqliteAuditStore Audit => new(TargetDb);
+
+    public Reconciler Reconciler(Action<ReconcileFaultPoint>? fault = null) =>
+        new(Spec.Feature, Translator, Source, Target, Target, Audit, Time, fault);
+
+    public async Task<int> ExecuteTargetAsync(string sql, params (string Name, object? Value)[] parameters)
+    {
+        await using var connection = await TargetDb.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return await command.ExecuteNonQueryAsync();
+    }
 
     public Backfill Backfill(Action<FaultPoint>? fault = null) =>
         new(Spec.Feature, Translator, Source, Source, Target, Target, Target, Time, fault);
