@@ -97,7 +97,7 @@ public sealed class EmbeddedRollout : IAsyncDisposable
     /// <summary>The reconciler of this feature.</summary>
     /// <param name="fault">Test hook.</param>
     public Reconciler Reconciler(Action<ReconcileFaultPoint>? fault = null) =>
-        new(Spec.Feature, Translator, Source, Target, Target, Audit, Time, fault);
+        new(Spec.Feature, Translator, Source, Target, Target, Audit, Time, fault, Telemetry, Metrics);
 
     /// <summary>Reconciliation settings from the spec.</summary>
     /// <param name="depth">Quick or deep.</param>

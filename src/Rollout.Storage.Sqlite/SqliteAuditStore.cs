@@ -145,6 +145,22 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         return keys;
     }
 
+    /// <inheritdoc />
+    public async Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT MIN(first.at) FROM reconcile_keys k
+            JOIN reconcile_runs r ON r.id = k.run_id
+            JOIN reconcile_runs fr ON fr.feature = r.feature
+            JOIN reconcile_keys first ON first.run_id = fr.id AND first.sort_key = k.sort_key AND first.action IN ('Flag', 'Report')
+            WHERE k.run_id = @run AND k.action IN ('Flag', 'Report')
+            """;
+        SqliteDatabase.Parameter(command, "@run", runId);
+        return await command.ExecuteScalarAsync(cancellationToken) is string at ? DateTimeOffset.Parse(at, CultureInfo.InvariantCulture) : null;
+    }
+
     private async Task UpdateRunAsync(long runId, string status, SourceKey? lastKey, ReconcileCounts c, DateTimeOffset? ended, bool setLastKey, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);

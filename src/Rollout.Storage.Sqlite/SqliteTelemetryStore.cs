@@ -37,6 +37,10 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
                   ts_ms INTEGER NOT NULL, feature TEXT NOT NULL, phase TEXT NOT NULL, exposure_buckets INTEGER NOT NULL,
                   kind TEXT NOT NULL, path TEXT NOT NULL, outcome TEXT NOT NULL, duration_ms REAL NOT NULL);
                 CREATE INDEX IF NOT EXISTS telemetry_events_window ON telemetry_events (feature, ts_ms);
+                CREATE TABLE IF NOT EXISTS drift_samples (
+                  ts_ms INTEGER NOT NULL, feature TEXT NOT NULL, compared INTEGER NOT NULL, drifted INTEGER NOT NULL,
+                  full_pass INTEGER NOT NULL, oldest_age_s REAL);
+                CREATE INDEX IF NOT EXISTS drift_samples_window ON drift_samples (feature, ts_ms);
                 """);
         }
 
@@ -57,6 +61,24 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
     /// <inheritdoc />
     public void Record(TelemetryEvent @event) => _pending.Writer.TryWrite(@event);
 
+    /// <inheritdoc />
+    public void RecordDrift(DriftSample sample)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        // Rare (one per reconciliation run) and read by health evaluation: written at once.
+        using var connection = new SqliteConnection($"Data Source={_database.Path}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "INSERT INTO drift_samples (ts_ms, feature, compared, drifted, full_pass, oldest_age_s) VALUES (@ts, @feature, @compared, @drifted, @full, @age)";
+        SqliteDatabase.Parameter(command, "@ts", sample.Timestamp.ToUnixTimeMilliseconds());
+        SqliteDatabase.Parameter(command, "@feature", sample.Feature);
+        SqliteDatabase.Parameter(command, "@compared", sample.Compared);
+        SqliteDatabase.Parameter(command, "@drifted", sample.Drifted);
+        SqliteDatabase.Parameter(command, "@full", sample.FullPass ? 1 : 0);
+        SqliteDatabase.Parameter(command, "@age", sample.OldestDriftAge?.TotalSeconds);
+        command.ExecuteNonQuery();
+    }
+
     /// <summary>Writes every event recorded so far.</summary>
     /// <param name="cancellationToken">Cancellation.</param>
     public async Task FlushAsync(CancellationToken cancellationToken = default)
@@ -74,7 +96,8 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
 
     /// <summary>
     /// The health evidence of a window: per path, requests, errors (error and timeout outcomes) and latency,
-    /// and drift from shadow comparisons. Fallback executions of the legacy path are left out of the control group.
+    /// and drift from shadow comparisons plus the latest reconciliation run in the window. Fallback executions of
+    /// the legacy path are left out of the control group.
     /// </summary>
     /// <param name="feature">Feature key.</param>
     /// <param name="from">Window start (inclusive).</param>
@@ -116,7 +139,27 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
             target.Add(outcome is "error" or "timeout", reader.GetDouble(3));
         }
 
-        return new HealthWindow(legacy.ToStats(), candidate.ToStats(), new DriftStats(compared, drifted));
+        // The latest reconciliation in the window counts with the shadow comparisons.
+        await using var drift = connection.CreateCommand();
+        drift.CommandText = """
+            SELECT compared, drifted, full_pass FROM drift_samples WHERE feature = @feature AND ts_ms >= @from AND ts_ms < @to
+            ORDER BY ts_ms DESC LIMIT 1
+            """;
+        SqliteDatabase.Parameter(drift, "@feature", feature);
+        SqliteDatabase.Parameter(drift, "@from", from.ToUnixTimeMilliseconds());
+        SqliteDatabase.Parameter(drift, "@to", to.ToUnixTimeMilliseconds());
+        var fullPass = false;
+        await using (var sample = await drift.ExecuteReaderAsync(cancellationToken))
+        {
+            if (sample.Read())
+            {
+                compared += sample.GetInt64(0);
+                drifted += sample.GetInt64(1);
+                fullPass = sample.GetInt64(2) != 0;
+            }
+        }
+
+        return new HealthWindow(legacy.ToStats(), candidate.ToStats(), new DriftStats(compared, drifted, fullPass));
     }
 
     /// <summary>Counts events by kind, path and outcome (for reports and tests).</summary>

@@ -129,10 +129,23 @@ public interface IGateStore
     Task<long?> GetLastWriteVersionAsync(string feature, string subjectId, CancellationToken cancellationToken);
 }
 
+/// <summary>What one reconciliation found, for health evaluation.</summary>
+/// <param name="Timestamp">When the run ended.</param>
+/// <param name="Feature">Feature key.</param>
+/// <param name="Compared">Keys compared.</param>
+/// <param name="Drifted">Keys that drifted.</param>
+/// <param name="FullPass">The run covered the whole table.</param>
+/// <param name="OldestDriftAge">Age of the oldest drift still unresolved after the run, null when none.</param>
+public sealed record DriftSample(DateTimeOffset Timestamp, string Feature, long Compared, long Drifted, bool FullPass, TimeSpan? OldestDriftAge);
+
 /// <summary>Where measured events go (on the embedded default, a queryable local table).</summary>
 public interface ITelemetrySink
 {
     /// <summary>Records an event without blocking the caller.</summary>
     /// <param name="event">The event.</param>
     void Record(TelemetryEvent @event);
+
+    /// <summary>Records the result of a reconciliation.</summary>
+    /// <param name="sample">The sample.</param>
+    void RecordDrift(DriftSample sample);
 }

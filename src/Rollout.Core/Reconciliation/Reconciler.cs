@@ -181,6 +181,14 @@ public interface IReconcileAuditStore
     /// <param name="cancellationToken">Cancellation.</param>
     Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// When the oldest drift left unresolved by a run (flagged or only reported) was first reported in any run of
+    /// the feature; null when the run left nothing unresolved.
+    /// </summary>
+    /// <param name="runId">Run id.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken);
+
     /// <summary>The affected keys of a run, in key order.</summary>
     /// <param name="runId">Run id.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -240,6 +248,8 @@ public sealed class Reconciler
     private readonly IReconcileAuditStore _audit;
     private readonly TimeProvider _time;
     private readonly Action<ReconcileFaultPoint>? _fault;
+    private readonly Gate.ITelemetrySink? _telemetry;
+    private readonly RolloutMetrics? _metrics;
 
     /// <summary>Creates a reconciler.</summary>
     /// <param name="feature">Feature key.</param>
@@ -250,9 +260,13 @@ public sealed class Reconciler
     /// <param name="audit">Audit trail.</param>
     /// <param name="time">Clock (rate limit, audit times).</param>
     /// <param name="fault">Test hook.</param>
+    /// <param name="telemetry">Where the drift rate and age of each completed run go (health evaluation).</param>
+    /// <param name="metrics">Instruments.</param>
     public Reconciler(string feature, DocumentTranslator translator, IReconcileSource source, IReconcileTarget targetRanges, ITargetStore target,
-        IReconcileAuditStore audit, TimeProvider time, Action<ReconcileFaultPoint>? fault = null)
+        IReconcileAuditStore audit, TimeProvider time, Action<ReconcileFaultPoint>? fault = null, Gate.ITelemetrySink? telemetry = null, RolloutMetrics? metrics = null)
     {
+        _telemetry = telemetry;
+        _metrics = metrics;
         _feature = feature;
         _translator = translator;
         _source = source;
@@ -306,11 +320,33 @@ public sealed class Reconciler
             {
                 var ended = _time.GetUtcNow();
                 await _audit.FinishRunAsync(run.Id, ReconcileStatus.Completed, counts, ended, CancellationToken.None);
+                await PublishAsync(run, counts, ended);
                 return run with { Status = ReconcileStatus.Completed, Ended = ended };
             }
 
             await ThrottleAsync(options.MaxRowsPerSecond, rowsThisRun, started, cancellationToken);
         }
+    }
+
+    private async Task PublishAsync(ReconcileRun run, ReconcileCounts counts, DateTimeOffset ended)
+    {
+        if (_telemetry is null && _metrics is null)
+        {
+            return;
+        }
+
+        var since = await _audit.OldestUnresolvedSinceAsync(run.Id, CancellationToken.None);
+        var age = since is { } first ? ended - first : (TimeSpan?)null;
+        _telemetry?.RecordDrift(new Gate.DriftSample(ended, _feature, counts.Compared, counts.Drifted, run.From is null && run.To is null, age));
+        _metrics?.RecordReconciliation(_feature, run.Depth.ToString().ToLowerInvariant(), counts.Compared, new Dictionary<string, long>
+        {
+            ["missing"] = counts.Missing,
+            ["extra"] = counts.Extra,
+            ["divergent"] = counts.Divergent,
+            ["stale"] = counts.Stale,
+            ["target_ahead"] = counts.TargetAhead,
+            ["untranslatable"] = counts.Untranslatable,
+        }, age);
     }
 
     private async Task<(IReadOnlyList<SourceEntry> Entries, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(

@@ -19,6 +19,9 @@ public sealed class RolloutMetrics : IDisposable
     private readonly Counter<long> _changes;
     private readonly Histogram<double> _batchDuration;
     private readonly Counter<long> _shadowComparisons;
+    private readonly Counter<long> _reconciledKeys;
+    private readonly Histogram<double> _driftRate;
+    private readonly Histogram<double> _driftAge;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private meter when null).</summary>
     /// <param name="meterFactory">The host's meter factory.</param>
@@ -30,6 +33,9 @@ public sealed class RolloutMetrics : IDisposable
         _changes = _meter.CreateCounter<long>("rollout.dualwrite.changes", "{change}", "Changes handled by the dual-write processor, by result.");
         _batchDuration = _meter.CreateHistogram<double>("rollout.dualwrite.batch.duration", "ms", "Time to read, translate and apply one batch.");
         _shadowComparisons = _meter.CreateCounter<long>("rollout.shadow.comparisons", "{comparison}", "Shadow reads compared, by match.");
+        _reconciledKeys = _meter.CreateCounter<long>("rollout.reconcile.keys", "{key}", "Keys compared by reconciliation, by drift kind (none for all compared).");
+        _driftRate = _meter.CreateHistogram<double>("rollout.reconcile.drift_rate", "1", "Drifted keys / compared keys of each reconciliation run.");
+        _driftAge = _meter.CreateHistogram<double>("rollout.reconcile.drift_age", "s", "Age of the oldest drift still unresolved after a reconciliation run.");
     }
 
     /// <summary>Activity source for traces.</summary>
@@ -79,6 +85,28 @@ public sealed class RolloutMetrics : IDisposable
     /// <param name="match">Whether the target matched the translated source.</param>
     public void RecordShadowComparison(string feature, string phase, bool match) =>
         _shadowComparisons.Add(1, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.phase", phase), new("rollout.match", match));
+
+    /// <summary>Records a reconciliation run: keys by drift kind, drift rate and the oldest drift's age.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="depth">quick or deep.</param>
+    /// <param name="compared">Keys compared.</param>
+    /// <param name="driftedByKind">Drifted keys by kind.</param>
+    /// <param name="oldestDriftAge">Age of the oldest unresolved drift.</param>
+    public void RecordReconciliation(string feature, string depth, long compared, IReadOnlyDictionary<string, long> driftedByKind, TimeSpan? oldestDriftAge)
+    {
+        ArgumentNullException.ThrowIfNull(driftedByKind);
+        var featureTag = new KeyValuePair<string, object?>("rollout.feature", feature);
+        var depthTag = new KeyValuePair<string, object?>("rollout.depth", depth);
+        _reconciledKeys.Add(compared, featureTag, depthTag, new("rollout.drift", "none"));
+        foreach (var (kind, count) in driftedByKind)
+        {
+            _reconciledKeys.Add(count, featureTag, depthTag, new("rollout.drift", kind));
+        }
+
+        var drifted = driftedByKind.Values.Sum();
+        _driftRate.Record(compared == 0 ? 0 : (double)drifted / compared, featureTag, depthTag);
+        _driftAge.Record(oldestDriftAge?.TotalSeconds ?? 0, featureTag);
+    }
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();

@@ -129,6 +129,9 @@ internal sealed class InMemoryAudit : IReconcileAuditStore
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ReconcileRun>>(_runs.Values.Where(r => r.Feature == feature).OrderByDescending(r => r.Id).Take(max).ToArray());
 
+    public Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken) =>
+        Task.FromResult(_keys[runId].Values.Where(k => k.Action is RepairAction.Flag or RepairAction.Report).Select(k => (DateTimeOffset?)k.At).Min());
+
     public Task<IReadOnlyList<AuditedKey>> ListKeysAsync(long runId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<AuditedKey>>(_keys[runId].Values.ToArray());
 }
