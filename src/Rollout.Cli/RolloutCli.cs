@@ -26,6 +26,8 @@ internal static class RolloutCli
             DataPathCommands.Backfill(console),
             DataPathCommands.Sync(console),
             DataPathCommands.DeadLetters(console),
+            ReconcileCommands.Reconcile(console),
+            ReconcileCommands.Audit(console),
             BenchCommand.Create(console),
         };
 

@@ -49,6 +49,13 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
+        var existing = await SqliteSourceStore.ColumnsAsync(connection, DocumentTable, cancellationToken);
+        if (existing.Count > 0 && !existing.ContainsKey("sort_key"))
+        {
+            throw new InvalidOperationException(
+                $"{_database.Path} holds a document table from an earlier version of Rollout (no sort_key column). Move target.db aside and run 'rollout init' and 'rollout backfill' again: the target is rebuilt from the source.");
+        }
+
         SqliteDatabase.Execute(connection, $"""
             CREATE TABLE IF NOT EXISTS {_documents} (
               sort_key BLOB PRIMARY KEY,

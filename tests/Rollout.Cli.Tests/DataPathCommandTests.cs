@@ -73,6 +73,33 @@ public sealed class DataPathCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Reconcile_repairs_drift_flags_what_needs_a_person_and_audit_lists_it()
+    {
+        await CliRunner.RunAsync("seed", _spec, "--data", _data, "--rows", "300");
+        await CliRunner.RunAsync("init", _spec, "--data", _data);
+        await CliRunner.RunAsync("backfill", _spec, "--data", _data);
+        await Sql("DELETE FROM documents_orders WHERE source_key = '[7]'; UPDATE documents_orders SET source_version = 9 WHERE source_key = '[9]';", "target.db");
+
+        var first = await CliRunner.RunAsync("reconcile", _spec, "--data", _data, "--segment", "50");
+        var second = await CliRunner.RunAsync("reconcile", _spec, "--data", _data, "--deep");
+        var runs = await CliRunner.RunAsync("audit", _spec, "--data", _data);
+        var keys = await CliRunner.RunAsync("audit", _spec, "--data", _data, "--run", "1");
+        var badRange = await CliRunner.RunAsync("reconcile", _spec, "--data", _data, "--from", "7");
+
+        Assert.Equal(1, first.ExitCode); // a key was flagged for a person
+        Assert.Contains("300 keys compared", first.Output, StringComparison.Ordinal);
+        Assert.Contains("missing 1", first.Output, StringComparison.Ordinal);
+        Assert.Contains("target ahead 1", first.Output, StringComparison.Ordinal);
+        Assert.Contains("repaired 1, flagged for a person 1", first.Output, StringComparison.Ordinal);
+        Assert.Contains("missing 0", second.Output, StringComparison.Ordinal);
+        Assert.Contains("Completed", runs.Output, StringComparison.Ordinal);
+        Assert.Contains("[7]", keys.Output, StringComparison.Ordinal);
+        Assert.Contains("TargetAhead", keys.Output, StringComparison.Ordinal);
+        Assert.Equal(2, badRange.ExitCode);
+        Assert.Contains("JSON array", badRange.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Commands_on_an_uninitialised_folder_point_to_init()
     {
         var (code, _, error) = await CliRunner.RunAsync("sync", _spec, "--data", _data);
@@ -81,9 +108,9 @@ public sealed class DataPathCommandTests : IDisposable
         Assert.Contains("rollout init", error, StringComparison.Ordinal);
     }
 
-    private async Task Sql(string sql)
+    private async Task Sql(string sql, string file = "source.db")
     {
-        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_data, "source.db")}");
+        await using var connection = new SqliteConnection($"Data Source={Path.Combine(_data, file)}");
         await connection.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
