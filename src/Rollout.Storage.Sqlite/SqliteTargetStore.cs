@@ -169,11 +169,11 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted FROM {_documents} ORDER BY sort_key";
+        command.CommandText = $"SELECT source_key, id, pk, source_version, hash, json, deleted, sort_key FROM {_documents} ORDER BY sort_key";
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
+        while (reader.Read())
         {
-            yield return ReadDocument(reader);
+            yield return ReadDocument(reader) with { Key = SourceKey.FromStore(reader.GetString(0), (byte[])reader.GetValue(7)) };
         }
     }
 

@@ -41,7 +41,7 @@ internal sealed record DualWriteBenchResult(
 /// </summary>
 internal static class DualWriteBench
 {
-    private const string SpecJson = """
+    internal const string SpecJson = """
         {
           "feature": "bench-orders",
           "source": { "table": "Orders", "key": ["OrderId"] },

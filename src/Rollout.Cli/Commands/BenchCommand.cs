@@ -11,6 +11,51 @@ internal static class BenchCommand
     {
         var command = new Command("bench", "Macro benchmarks on the embedded default; results go in docs/benchmarks.md.");
         command.Subcommands.Add(DualWrite(console));
+        command.Subcommands.Add(Reconcile(console));
+        return command;
+    }
+
+    private static Command Reconcile(IAnsiConsole console)
+    {
+        var rows = new Option<int>("--rows") { Description = "Rows in the generated source.", DefaultValueFactory = _ => 1_000_000 };
+        var drift = new Option<string>("--drift") { Description = "Drift levels in percent, comma-separated.", DefaultValueFactory = _ => "0.01,0.1,1,10" };
+        var keep = new Option<DirectoryInfo?>("--data") { Description = "Folder to generate in (kept); a temporary folder, deleted afterwards, by default." };
+        var command = new Command("reconcile", "Quick and deep reconciliation vs a naive full compare and a keys-only floor, at several drift levels.") { rows, drift, keep };
+        command.SetAction(async (parse, ct) =>
+        {
+            double[] levels;
+            try
+            {
+                levels = [.. parse.GetValue(drift)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(l => double.Parse(l, System.Globalization.CultureInfo.InvariantCulture))];
+            }
+            catch (FormatException)
+            {
+                levels = [];
+            }
+
+            var count = parse.GetValue(rows);
+            if (count < 100 || levels.Length == 0 || levels.Any(l => l is <= 0 or > 50))
+            {
+                parse.InvocationConfiguration.Error.WriteLine("error: need --rows >= 100 and --drift levels in (0, 50], e.g. --drift 0.01,0.1,1,10");
+                return ExitCodes.UsageOrIo;
+            }
+
+            var folder = parse.GetValue(keep)?.FullName ?? Path.Combine(Path.GetTempPath(), $"rollout-bench-reconcile-{Environment.ProcessId}");
+            try
+            {
+                var results = await ReconcileBench.RunAsync(new ReconcileBenchOptions(count, levels, folder), line => console.WriteLine(line), ct);
+                ReconcileBench.Print(console, count, results);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                if (parse.GetValue(keep) is null)
+                {
+                    DualWriteBench.Cleanup(folder);
+                }
+            }
+        });
         return command;
     }
 
