@@ -178,12 +178,12 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
-            SELECT source_key, sort_key, source_version, deleted, hash, etag <> pipeline_etag FROM {_documents}
+            SELECT source_key, sort_key, source_version, deleted, {(withHashes ? "hash" : "NULL")}, etag <> pipeline_etag FROM {_documents}
             {Range(command, after, upTo)} ORDER BY sort_key
             """;
         var entries = new List<TargetEntry>();

@@ -20,6 +20,15 @@ public static class SortKey
     public static byte[] Encode(IReadOnlyList<object?> values)
     {
         ArgumentNullException.ThrowIfNull(values);
+        if (values.Count == 1 && values[0] is long single)
+        {
+            // The common case without a growing buffer.
+            var bytes = new byte[9];
+            bytes[0] = IntegerTag;
+            BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(1), unchecked((ulong)single ^ 0x8000_0000_0000_0000UL));
+            return bytes;
+        }
+
         var buffer = new List<byte>(16);
         Span<byte> number = stackalloc byte[8];
         foreach (var value in values)

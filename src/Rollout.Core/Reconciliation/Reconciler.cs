@@ -26,8 +26,9 @@ public interface IReconcileTarget
     /// <summary>Entries with a key in (<paramref name="after"/>, <paramref name="upTo"/>] in key order; null bounds are open.</summary>
     /// <param name="after">Exclusive lower bound.</param>
     /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="withHashes">Read content hashes too (deep mode); quick mode does not need them.</param>
     /// <param name="cancellationToken">Cancellation.</param>
-    Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+    Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken);
 
     /// <summary>The digest of the same range, computed by the store.</summary>
     /// <param name="after">Exclusive lower bound.</param>
@@ -208,7 +209,7 @@ public sealed record ReconcileOptions
     public int SegmentSize { get; init; } = 5000;
 
     /// <summary>Deep mode: below this many rows a differing range is compared row by row instead of bisected further.</summary>
-    public int LeafSize { get; init; } = 64;
+    public int LeafSize { get; init; } = 16;
 
     /// <summary>Source rows per second at most (0 = unbounded), so that a run at peak does not starve the application.</summary>
     public int MaxRowsPerSecond { get; init; }
@@ -295,6 +296,7 @@ public sealed class Reconciler
         long rowsThisRun = 0;
         var counts = run.Counts;
         var after = run.LastKey;
+        var reading = ReadSegmentAsync(run, after, options.SegmentSize);
         while (true)
         {
             if (cancellationToken.IsCancellationRequested)
@@ -303,7 +305,15 @@ public sealed class Reconciler
                 return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = _time.GetUtcNow() };
             }
 
-            var (segment, last, isFinal, rows) = await ReadSegmentAsync(run, after, options.SegmentSize, CancellationToken.None);
+            var (raw, last, isFinal, rows) = await reading;
+            if (!isFinal)
+            {
+                // Read the next segment while this one is translated, compared and repaired (reads only: harmless if unused).
+                var next = last;
+                reading = Task.Run(() => ReadSegmentAsync(run, next, options.SegmentSize));
+            }
+
+            var segment = Translate(raw);
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
             var segmentCounts = run.Depth == ReconcileDepth.Deep
@@ -349,37 +359,52 @@ public sealed class Reconciler
         }, age);
     }
 
-    private async Task<(IReadOnlyList<SourceEntry> Entries, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(
-        ReconcileRun run, SourceKey? after, int size, CancellationToken cancellationToken)
+    /// <summary>A segment as read: (key, version) entries in quick mode, rows to translate in deep mode.</summary>
+    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, IReadOnlyList<SnapshotRow>? Rows);
+
+    private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
     {
-        IReadOnlyList<SourceEntry> entries;
+        SourceKey[] keys;
+        RawSegment segment;
         if (run.Depth == ReconcileDepth.Deep)
         {
-            var rows = await _source.ReadBatchAsync(after, size, cancellationToken);
-            entries = rows.Select(r =>
+            var rows = await _source.ReadBatchAsync(after, size, CancellationToken.None);
+            if (run.To is { } to)
             {
-                var translated = _translator.Translate(r.Row);
-                return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
-            }).ToArray();
+                // Keys beyond the range's upper bound belong to no segment.
+                rows = rows.Where(r => SortKey.Compare(r.Key.Sort, to.Sort) <= 0).ToArray();
+            }
+
+            segment = new RawSegment(null, rows);
+            keys = rows.Select(r => r.Key).ToArray();
         }
         else
         {
-            entries = await _source.ReadVersionsAsync(after, size, cancellationToken);
+            var entries = await _source.ReadVersionsAsync(after, size, CancellationToken.None);
+            if (run.To is { } to)
+            {
+                entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
+            }
+
+            segment = new RawSegment(entries, null);
+            keys = entries.Select(e => e.Key).ToArray();
         }
 
-        // Keys beyond the range's upper bound belong to no segment.
-        if (run.To is { } to)
-        {
-            entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
-        }
-
-        var isFinal = entries.Count < size || (run.To is { } bound && entries.Count > 0 && SortKey.Compare(entries[^1].Key.Sort, bound.Sort) == 0);
-        return (entries, entries.Count > 0 ? entries[^1].Key : after, isFinal, entries.Count);
+        var isFinal = keys.Length < size || (run.To is { } bound && keys.Length > 0 && SortKey.Compare(keys[^1].Sort, bound.Sort) == 0);
+        return (segment, keys.Length > 0 ? keys[^1] : after, isFinal, keys.Length);
     }
+
+    private IReadOnlyList<SourceEntry> Translate(RawSegment segment) =>
+        segment.Entries ?? segment.Rows!.AsParallel().AsOrdered().Select(r =>
+        {
+            // Translation is the deep mode's main cost and rows are independent: use every core.
+            var translated = _translator.Translate(r.Row);
+            return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
+        }).ToArray();
 
     private async Task<ReconcileCounts> CompareRangeAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, ReconcileDepth depth, List<Drift> drifts)
     {
-        var target = await _targetRanges.ReadRangeAsync(after, upTo, CancellationToken.None);
+        var target = await _targetRanges.ReadRangeAsync(after, upTo, withHashes: depth == ReconcileDepth.Deep, CancellationToken.None);
         long compared = 0;
         drifts.AddRange(DriftClassifier.Compare(source, target, depth, () => compared++));
         return new ReconcileCounts { Compared = compared, TargetRowsRead = target.Count };

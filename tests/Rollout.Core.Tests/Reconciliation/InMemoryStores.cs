@@ -67,7 +67,7 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
         return Task.FromResult(Documents.TryGetValue(id, out var d) ? new TargetDocument(key, null, null, d.Version, d.Hash, null, d.Tombstone) : null);
     }
 
-    public Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken)
     {
         RangeReads++;
         return Task.FromResult<IReadOnlyList<TargetEntry>>(In(after, upTo)
