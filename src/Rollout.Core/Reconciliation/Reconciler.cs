@@ -410,16 +410,14 @@ public sealed class Reconciler
         return new ReconcileCounts { Compared = compared, TargetRowsRead = target.Count };
     }
 
-    private async Task<ReconcileCounts> CompareDeepAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, int leafSize, List<Drift> drifts)
+    private async Task<ReconcileCounts> CompareDeepAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, int leafSize, List<Drift> drifts, bool knownToDiffer = false)
     {
         if (source.Any(e => e.Untranslatable))
         {
             return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
         }
 
-        var digest = await _targetRanges.DigestAsync(after, upTo, CancellationToken.None);
-        var expected = source.Aggregate(0L, (sum, e) => sum + RowDigest.Of(e.Version, e.Document!.Hash));
-        if (digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0)
+        if (!knownToDiffer && await MatchesAsync(source, after, upTo))
         {
             return new ReconcileCounts { Compared = source.Count };
         }
@@ -432,9 +430,25 @@ public sealed class Reconciler
         var mid = source.Count / 2;
         var left = source.Take(mid).ToArray();
         var right = source.Skip(mid).ToArray();
-        var leftCounts = await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts);
-        var rightCounts = await CompareDeepAsync(right, left[^1].Key, upTo, leafSize, drifts);
-        return leftCounts.Add(rightCounts);
+        var leftMatches = await MatchesAsync(left, after, left[^1].Key);
+        var rightMatches = await MatchesAsync(right, left[^1].Key, upTo);
+        if (!leftMatches && !rightMatches)
+        {
+            // Drift on both sides: dense enough that reading the range once is cheaper than bisecting further.
+            return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
+        }
+
+        var settled = new ReconcileCounts { Compared = leftMatches ? left.Length : right.Length };
+        return leftMatches
+            ? settled.Add(await CompareDeepAsync(right, left[^1].Key, upTo, leafSize, drifts, knownToDiffer: true))
+            : settled.Add(await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts, knownToDiffer: true));
+    }
+
+    private async Task<bool> MatchesAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo)
+    {
+        var digest = await _targetRanges.DigestAsync(after, upTo, CancellationToken.None);
+        var expected = source.Aggregate(0L, (sum, e) => sum + RowDigest.Of(e.Version, e.Document!.Hash));
+        return digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0;
     }
 
     private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts)
