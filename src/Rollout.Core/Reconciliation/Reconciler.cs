@@ -434,8 +434,12 @@ public sealed class Reconciler
         var rightMatches = await MatchesAsync(right, left[^1].Key, upTo);
         if (!leftMatches && !rightMatches)
         {
-            // Drift on both sides: dense enough that reading the range once is cheaper than bisecting further.
-            return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
+            // Drift on both sides. A small range is read once (cheaper than more digest queries); a larger one is
+            // bisected on both sides, so that the rows read stay in proportion to the drift.
+            return source.Count <= 4 * leafSize
+                ? await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts)
+                : (await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts, knownToDiffer: true))
+                    .Add(await CompareDeepAsync(right, left[^1].Key, upTo, leafSize, drifts, knownToDiffer: true));
         }
 
         var settled = new ReconcileCounts { Compared = leftMatches ? left.Length : right.Length };
