@@ -31,6 +31,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     private readonly string _selectColumns;
     private readonly string _joinOnKeys;
     private readonly string _orderByKeys;
+    private bool? _integerKey;
 
     /// <summary>Creates the store for one table.</summary>
     /// <param name="database">The source database.</param>
@@ -227,6 +228,56 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         }
 
         return entries;
+    }
+
+    /// <inheritdoc />
+    public async Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken)
+    {
+        if (_keys.Length != 1)
+        {
+            return null;
+        }
+
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        _integerKey ??= (await ColumnsAsync(connection, TableName, cancellationToken)).TryGetValue(_keys[0], out var type)
+            && type.Contains("INT", StringComparison.OrdinalIgnoreCase);
+        if (_integerKey != true)
+        {
+            return null;
+        }
+
+        var key = _orderByKeys;
+        long? afterValue = after is not null && after.TryGetSingleInteger(out var a) ? a : null;
+        long? toValue = to is not null && to.TryGetSingleInteger(out var t) ? t : null;
+        var lower = afterValue is null ? "1 = 1" : $"{key} > @after";
+        var upper = toValue is null ? "1 = 1" : $"{key} <= @to";
+
+        long? end;
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = $"SELECT {key} FROM {_table} s WHERE {lower} AND {upper} ORDER BY {key} LIMIT 1 OFFSET @skip";
+            SqliteDatabase.Parameter(command, "@after", afterValue);
+            SqliteDatabase.Parameter(command, "@to", toValue);
+            SqliteDatabase.Parameter(command, "@skip", size - 1);
+            end = await command.ExecuteScalarAsync(cancellationToken) is long e ? e : null;
+        }
+
+        var isFinal = end is null || end == toValue;
+        var bound = end ?? toValue;
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = $"""
+                SELECT COUNT(*), COALESCE(SUM({QuickDigest.Sql(key, "COALESCE(c.version, 0)")}), 0), MAX({key})
+                FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+                WHERE {lower} AND {(bound is null ? "1 = 1" : $"{key} <= @bound")}
+                """;
+            SqliteDatabase.Parameter(command, "@after", afterValue);
+            SqliteDatabase.Parameter(command, "@bound", bound);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            reader.Read();
+            var last = reader.IsDBNull(2) ? null : SourceKey.From([reader.GetInt64(2)]);
+            return new SegmentDigest(last, isFinal, reader.GetInt64(0), reader.GetInt64(1));
+        }
     }
 
     private string AfterKey(SqliteCommand command, SourceKey? afterKey)

@@ -50,10 +50,10 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         var existing = await SqliteSourceStore.ColumnsAsync(connection, DocumentTable, cancellationToken);
-        if (existing.Count > 0 && !existing.ContainsKey("sort_key"))
+        if (existing.Count > 0 && !(existing.ContainsKey("sort_key") && existing.ContainsKey("quick_digest")))
         {
             throw new InvalidOperationException(
-                $"{_database.Path} holds a document table from an earlier version of Rollout (no sort_key column). Move target.db aside and run 'rollout init' and 'rollout backfill' again: the target is rebuilt from the source.");
+                $"{_database.Path} holds a document table from an earlier version of Rollout (no sort_key or quick_digest column). Move target.db aside and run 'rollout init' and 'rollout backfill' again: the target is rebuilt from the source.");
         }
 
         SqliteDatabase.Execute(connection, $"""
@@ -68,7 +68,8 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
               deleted INTEGER NOT NULL,
               etag INTEGER NOT NULL,
               pipeline_etag INTEGER NOT NULL,
-              digest INTEGER NOT NULL
+              digest INTEGER NOT NULL,
+              quick_digest INTEGER NOT NULL
             ) WITHOUT ROWID;
             CREATE TRIGGER IF NOT EXISTS {Identifiers.QuoteSqlite(DocumentTable + "_etag")} AFTER UPDATE ON {_documents}
               WHEN NEW.etag = OLD.etag
@@ -104,11 +105,12 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = $"""
-            INSERT INTO {_documents} (sort_key, source_key, id, pk, source_version, hash, json, deleted, etag, pipeline_etag, digest)
-            VALUES (@sort, @key, @id, @pk, @version, @hash, @json, @deleted, @etag, @etag, @digest)
+            INSERT INTO {_documents} (sort_key, source_key, id, pk, source_version, hash, json, deleted, etag, pipeline_etag, digest, quick_digest)
+            VALUES (@sort, @key, @id, @pk, @version, @hash, @json, @deleted, @etag, @etag, @digest, @quick)
             ON CONFLICT (sort_key) DO UPDATE SET
               id = excluded.id, pk = excluded.pk, source_version = excluded.source_version, hash = excluded.hash,
-              json = excluded.json, deleted = excluded.deleted, etag = excluded.etag, pipeline_etag = excluded.etag, digest = excluded.digest
+              json = excluded.json, deleted = excluded.deleted, etag = excluded.etag, pipeline_etag = excluded.etag, digest = excluded.digest,
+              quick_digest = excluded.quick_digest
             WHERE excluded.source_version > {_documents}.source_version
                OR (@repair = 1 AND excluded.source_version = {_documents}.source_version)
             """;
@@ -117,6 +119,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         var etag = SqliteDatabase.Parameter(command, "@etag", null);
         var digest = SqliteDatabase.Parameter(command, "@digest", null);
         var repair = SqliteDatabase.Parameter(command, "@repair", null);
+        var quick = SqliteDatabase.Parameter(command, "@quick", null);
         var id = SqliteDatabase.Parameter(command, "@id", null);
         var pk = SqliteDatabase.Parameter(command, "@pk", null);
         var version = SqliteDatabase.Parameter(command, "@version", null);
@@ -136,6 +139,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             etag.Value = Random.Shared.NextInt64();
             digest.Value = Rollout.Core.Reconciliation.RowDigest.Of(write.SourceVersion, document?.Hash);
             repair.Value = write.Repair ? 1 : 0;
+            quick.Value = document is not null && write.Key.TryGetSingleInteger(out var integerKey) ? QuickDigest.Of(integerKey, write.SourceVersion) : 0L;
             id.Value = (object?)document?.Id ?? DBNull.Value;
             pk.Value = (object?)document?.PartitionKey ?? DBNull.Value;
             version.Value = write.SourceVersion;
@@ -199,6 +203,21 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         }
 
         return entries;
+    }
+
+    /// <inheritdoc />
+    public async Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        var range = Range(command, after, upTo);
+        command.CommandText = $"""
+            SELECT COUNT(*), COALESCE(SUM(quick_digest), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
+            {(range.Length == 0 ? "WHERE" : range + " AND")} deleted = 0
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        reader.Read();
+        return new RangeDigest(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
     }
 
     /// <inheritdoc />

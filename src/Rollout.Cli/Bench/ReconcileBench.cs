@@ -47,7 +47,7 @@ internal static class ReconcileBench
             {
                 results.Add(await MeasureAsync(percent, depth.ToString().ToLowerInvariant(), async () =>
                 {
-                    var run = await rollout.Reconciler().RunAsync(new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = 5000 }, null, cancellationToken);
+                    var run = await rollout.Reconciler().RunAsync(new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = depth == ReconcileDepth.Quick ? 1000 : 5000 }, null, cancellationToken);
                     return (run.Counts.TargetRowsRead + run.Counts.FetchedInFull, run.Counts.Drifted);
                 }));
             }
@@ -77,7 +77,7 @@ internal static class ReconcileBench
         console.Write(table);
     }
 
-    /// <summary>Makes the target hold an older version of every k-th row (version − 1, as the pipeline would have written it).</summary>
+    /// <summary>Makes the target hold an older version of every k-th row (version − 1, with the digests and marker the pipeline would have written for it).</summary>
     private static async Task<long> InjectAsync(EmbeddedRollout rollout, int rows, long already, long wanted, CancellationToken cancellationToken)
     {
         if (wanted <= already)
@@ -90,20 +90,24 @@ internal static class ReconcileBench
         await using var transaction = connection.BeginTransaction(deferred: false);
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = """
+        command.CommandText = $"""
             UPDATE documents_orders SET source_version = source_version - 1, digest = (digest + 7919) % 2147483648,
-              etag = etag + 1, pipeline_etag = etag + 1
+              quick_digest = {QuickDigest.Sql("@id", "(source_version - 1)")}, etag = etag + 1, pipeline_etag = etag + 1
             WHERE sort_key = @sort AND source_version > 0
             """;
         var sort = command.CreateParameter();
         sort.ParameterName = "@sort";
         command.Parameters.Add(sort);
+        var key = command.CreateParameter();
+        key.ParameterName = "@id";
+        command.Parameters.Add(key);
         var stride = Math.Max(1, rows / (int)wanted);
         long changed = already;
         var marked = new HashSet<long>();
         for (long id = 1 + (already == 0 ? 0 : stride / 2); id <= rows && changed < wanted; id += stride)
         {
             sort.Value = SourceKey.From([id]).Sort;
+            key.Value = id;
             if (marked.Add(id))
             {
                 changed += command.ExecuteNonQuery();

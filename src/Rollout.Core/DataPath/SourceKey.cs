@@ -58,6 +58,22 @@ public sealed record SourceKey(string Text)
     /// <summary>The order-preserving binary form (<see cref="SortKey"/>), computed once.</summary>
     public byte[] Sort => _sort ??= SortKey.Encode(Values());
 
+    /// <summary>The value of a key that is a single integer.</summary>
+    /// <param name="value">The integer.</param>
+    /// <returns>False for composite or text keys.</returns>
+    public bool TryGetSingleInteger(out long value)
+    {
+        var sort = Sort;
+        if (sort.Length == 9 && sort[0] == 0x20)
+        {
+            value = unchecked((long)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(sort.AsSpan(1)) ^ 0x8000_0000_0000_0000UL));
+            return true;
+        }
+
+        value = 0;
+        return false;
+    }
+
     /// <summary>Keys are equal when their canonical text is.</summary>
     /// <param name="other">Other key.</param>
     public bool Equals(SourceKey? other) => other is not null && string.Equals(Text, other.Text, StringComparison.Ordinal);

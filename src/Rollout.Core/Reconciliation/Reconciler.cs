@@ -12,7 +12,24 @@ public interface IReconcileSource : ISourceReader
     /// <param name="max">Batch size.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The <see cref="QuickDigest"/> of the next segment (up to <paramref name="size"/> keys after <paramref name="after"/>,
+    /// none beyond <paramref name="to"/>), computed by the store; null when the table's key is not a single integer.
+    /// </summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="size">Keys per segment.</param>
+    /// <param name="to">Inclusive upper bound of the run, or null.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken);
 }
+
+/// <summary>The source digest of a segment.</summary>
+/// <param name="Last">Last key of the segment (null when it is empty).</param>
+/// <param name="IsFinal">True when no key follows the segment in the run's range.</param>
+/// <param name="Count">Rows.</param>
+/// <param name="Sum">Sum of <see cref="QuickDigest"/>s.</param>
+public sealed record SegmentDigest(SourceKey? Last, bool IsFinal, long Count, long Sum);
 
 /// <summary>The digest of a target key range: row count, sum of <see cref="RowDigest"/>s, and documents changed outside the pipeline.</summary>
 /// <param name="Count">Documents (tombstones included).</param>
@@ -29,6 +46,12 @@ public interface IReconcileTarget
     /// <param name="withHashes">Read content hashes too (deep mode); quick mode does not need them.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken);
+
+    /// <summary>Quick digest of the live documents of a range: count, sum of stored <see cref="QuickDigest"/>s, documents whose marker moved.</summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
 
     /// <summary>The digest of the same range, computed by the store.</summary>
     /// <param name="after">Exclusive lower bound.</param>
@@ -237,7 +260,8 @@ public enum ReconcileFaultPoint
 /// compares the segment's digest with the digest the target computes for the same key range, and only for
 /// differing ranges bisects down to small ranges whose entries are read and merge-joined: the target rows
 /// fetched follow the amount of drift, not the table size. Each segment is audited before its repairs and
-/// marked complete after them, so a crashed or cancelled run resumes from its last completed segment.
+/// marked complete after them (a clean segment at most once a second), so a crashed or cancelled run resumes
+/// from its last recorded segment and reaches the same result.
 /// </summary>
 public sealed class Reconciler
 {
@@ -251,6 +275,7 @@ public sealed class Reconciler
     private readonly Action<ReconcileFaultPoint>? _fault;
     private readonly Gate.ITelemetrySink? _telemetry;
     private readonly RolloutMetrics? _metrics;
+    private volatile bool _denseDrift;
 
     /// <summary>Creates a reconciler.</summary>
     /// <param name="feature">Feature key.</param>
@@ -297,10 +322,12 @@ public sealed class Reconciler
         var counts = run.Counts;
         var after = run.LastKey;
         var reading = ReadSegmentAsync(run, after, options.SegmentSize);
+        var persisted = _time.GetTimestamp();
         while (true)
         {
             if (cancellationToken.IsCancellationRequested)
             {
+                await _audit.CompleteSegmentAsync(run.Id, run.LastKey, counts, CancellationToken.None);
                 await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, _time.GetUtcNow(), CancellationToken.None);
                 return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = _time.GetUtcNow() };
             }
@@ -316,12 +343,26 @@ public sealed class Reconciler
             var segment = Translate(raw);
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
-            var segmentCounts = run.Depth == ReconcileDepth.Deep
-                ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
-                : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
+            var segmentCounts = raw.SettledByDigest
+                ? new ReconcileCounts { Compared = rows }
+                : run.Depth == ReconcileDepth.Deep
+                    ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
+                    : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
+            if (run.Depth == ReconcileDepth.Quick && !raw.SettledByDigest && drifts.Count == 0)
+            {
+                _denseDrift = false;
+            }
+
             segmentCounts = await RepairAsync(run, drifts, segmentCounts);
             counts = counts.Add(segmentCounts);
-            await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
+            // The resume point is persisted after a segment with drift, and otherwise at most once a second: a crash
+            // re-compares at most a second's worth of clean segments, and clean runs do not pay a durable write each.
+            if (drifts.Count > 0 || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
+            {
+                await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
+                persisted = _time.GetTimestamp();
+            }
+
             run = run with { LastKey = isFinal ? upTo : last, Counts = counts };
             progress?.Invoke(run);
             after = last;
@@ -359,8 +400,8 @@ public sealed class Reconciler
         }, age);
     }
 
-    /// <summary>A segment as read: (key, version) entries in quick mode, rows to translate in deep mode.</summary>
-    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, IReadOnlyList<SnapshotRow>? Rows);
+    /// <summary>A segment as read: (key, version) entries in quick mode, rows to translate in deep mode, or settled by digests.</summary>
+    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, IReadOnlyList<SnapshotRow>? Rows, bool SettledByDigest = false);
 
     private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
     {
@@ -380,6 +421,20 @@ public sealed class Reconciler
         }
         else
         {
+            // Single integer keys: both stores digest the segment themselves; a match settles it without reading rows.
+            // Where drift is dense (the last digest differed), digests cost more than they save: stream until a clean segment.
+            var digest = _denseDrift ? null : await _source.QuickDigestAsync(after, size, run.To, CancellationToken.None);
+            if (digest is not null)
+            {
+                var target = await _targetRanges.QuickDigestAsync(after, digest.IsFinal ? run.To : digest.Last, CancellationToken.None);
+                if (target.Count == digest.Count && target.Sum == digest.Sum && target.Tampered == 0)
+                {
+                    return (new RawSegment([], null, SettledByDigest: true), digest.Last ?? after, digest.IsFinal, (int)digest.Count);
+                }
+
+                _denseDrift = true;
+            }
+
             var entries = await _source.ReadVersionsAsync(after, size, CancellationToken.None);
             if (run.To is { } to)
             {

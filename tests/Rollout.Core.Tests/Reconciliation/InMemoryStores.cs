@@ -29,6 +29,17 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
     public Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<SourceEntry>>(After(after).Take(max).Select(r => new SourceEntry(Key(r.Key), r.Value.Version)).ToArray());
 
+    public Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken)
+    {
+        var high = to is null ? long.MaxValue : (long)to.Values()[0]!;
+        var inRange = After(after).Where(r => r.Key <= high).ToArray();
+        var segment = inRange.Take(size).ToArray();
+        var isFinal = inRange.Length <= size || segment[^1].Key == high;
+        var rows = isFinal ? inRange : segment;
+        return Task.FromResult<SegmentDigest?>(new SegmentDigest(
+            rows.Length == 0 ? null : Key(rows[^1].Key), isFinal, rows.Length, rows.Sum(r => QuickDigest.Of(r.Key, r.Value.Version))));
+    }
+
     private IEnumerable<KeyValuePair<long, (long Version, object Value)>> After(SourceKey? after)
     {
         var from = after is null ? long.MinValue : (long)after.Values()[0]!;
@@ -42,10 +53,12 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
 {
     public SortedDictionary<long, StoredDocument> Documents { get; } = [];
 
-    public int RangeReads { get; private set; }
+    // The reconciler reads the next segment while it repairs the current one: guard the dictionary.
+    private readonly Lock _lock = new();
 
     public Task<ApplyResult> ApplyAsync(IReadOnlyList<TargetWrite> writes, CancellationToken cancellationToken)
     {
+        using var scope = _lock.EnterScope();
         int applied = 0;
         foreach (var write in writes)
         {
@@ -64,14 +77,20 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
     public Task<TargetDocument?> GetAsync(SourceKey key, CancellationToken cancellationToken)
     {
         var id = (long)key.Values()[0]!;
+        using var scope = _lock.EnterScope();
         return Task.FromResult(Documents.TryGetValue(id, out var d) ? new TargetDocument(key, null, null, d.Version, d.Hash, null, d.Tombstone) : null);
     }
 
     public Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken)
     {
-        RangeReads++;
         return Task.FromResult<IReadOnlyList<TargetEntry>>(In(after, upTo)
             .Select(d => new TargetEntry(InMemorySource.Key(d.Key), d.Value.Version, d.Value.Tombstone, d.Value.Hash, d.Value.Tampered)).ToArray());
+    }
+
+    public Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    {
+        var live = In(after, upTo).Where(d => !d.Value.Tombstone).ToArray();
+        return Task.FromResult(new RangeDigest(live.Length, live.Sum(d => QuickDigest.Of(d.Key, d.Value.Version)), live.Count(d => d.Value.Tampered)));
     }
 
     public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
@@ -80,11 +99,12 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
         return Task.FromResult(new RangeDigest(docs.Length, docs.Sum(d => RowDigest.Of(d.Value.Version, d.Value.Hash)), docs.Count(d => d.Value.Tampered)));
     }
 
-    private IEnumerable<KeyValuePair<long, StoredDocument>> In(SourceKey? after, SourceKey? upTo)
+    private KeyValuePair<long, StoredDocument>[] In(SourceKey? after, SourceKey? upTo)
     {
         var low = after is null ? long.MinValue : (long)after.Values()[0]!;
         var high = upTo is null ? long.MaxValue : (long)upTo.Values()[0]!;
-        return Documents.Where(d => (after is null || d.Key > low) && d.Key <= high);
+        using var scope = _lock.EnterScope();
+        return [.. Documents.Where(d => (after is null || d.Key > low) && d.Key <= high)];
     }
 }
 
