@@ -335,7 +335,9 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         {
             cancellationToken.ThrowIfCancellationRequested();
             var row = ReadRow(reader, 0);
-            rows.Add(new SnapshotRow(ReadKey(reader, 0), reader.GetInt64(_columns.Length), row));
+            // The key columns come first: build the key from the values already read.
+            var key = SourceKey.From(_keys.Length == 1 ? [row.Values[0]] : row.Values.Take(_keys.Length).ToArray());
+            rows.Add(new SnapshotRow(key, reader.GetInt64(_columns.Length), row));
         }
 
         return rows;
@@ -357,7 +359,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var values = new object?[_columns.Length];
         for (var i = 0; i < values.Length; i++)
         {
-            values[i] = reader.IsDBNull(offset + i) ? null : reader.GetValue(offset + i);
+            var value = reader.GetValue(offset + i);
+            values[i] = value is DBNull ? null : value;
         }
 
         return new SourceRow(_schema, values);
