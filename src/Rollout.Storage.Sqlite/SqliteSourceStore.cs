@@ -121,6 +121,9 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
                   INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
                     SELECT {Row("OLD")}, v, NULL, 1 FROM {VersionTable} WHERE id = 1 AND NOT ({sameKey})
                     ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version, deleted = 1;
+                  -- The new key gets a version of its own: no two change rows share a version, so a batch
+                  -- boundary can never fall between them (the feed's cursor is the version).
+                  UPDATE {VersionTable} SET v = v + 1 WHERE id = 1 AND NOT ({sameKey});
                   INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
                     SELECT {Row("NEW")}, v, CASE WHEN {sameKey} THEN NULL ELSE v END, 0 FROM {VersionTable} WHERE id = 1
                     ON CONFLICT ({keyList}) DO UPDATE SET version = excluded.version,

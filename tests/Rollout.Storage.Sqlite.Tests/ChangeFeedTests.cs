@@ -70,6 +70,24 @@ public sealed class ChangeFeedTests
         Assert.Contains(changes, c => c is { Operation: ChangeOperation.Insert } && c.Key.Text == "[9]");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task A_key_change_reaches_the_target_whatever_the_batch_boundaries(int batchSize)
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "a");
+        await p.UpsertAsync(2, 2, 200, "b");
+        await p.ExecuteSourceAsync("UPDATE Orders SET OrderId = 10 WHERE OrderId = 1");
+
+        await p.Processor(batchSize: batchSize).DrainAsync(CancellationToken.None);
+
+        var versions = (await p.Source.ReadChangesAsync(0, 100, CancellationToken.None)).Select(c => c.Version).ToArray();
+        Assert.Equal(versions.Length, versions.Distinct().Count());
+        await p.AssertTargetMatchesSourceAsync($"batch {batchSize}");
+    }
+
     [Fact]
     public async Task A_rolled_back_write_leaves_no_change()
     {
