@@ -225,9 +225,10 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
+        var range = Range(command, after, upTo);
         command.CommandText = $"""
             SELECT COUNT(*), COALESCE(SUM(digest), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
-            {Range(command, after, upTo)}
+            {(range.Length == 0 ? "WHERE" : range + " AND")} deleted = 0
             """;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         reader.Read();

@@ -32,7 +32,7 @@ public interface IReconcileSource : ISourceReader
 public sealed record SegmentDigest(SourceKey? Last, bool IsFinal, long Count, long Sum);
 
 /// <summary>The digest of a target key range: row count, sum of <see cref="RowDigest"/>s, and documents changed outside the pipeline.</summary>
-/// <param name="Count">Documents (tombstones included).</param>
+/// <param name="Count">Live documents.</param>
 /// <param name="Sum">Sum of row digests.</param>
 /// <param name="Tampered">Documents whose write marker moved since the pipeline wrote them.</param>
 public readonly record struct RangeDigest(long Count, long Sum, long Tampered);
@@ -53,7 +53,7 @@ public interface IReconcileTarget
     /// <param name="cancellationToken">Cancellation.</param>
     Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
 
-    /// <summary>The digest of the same range, computed by the store.</summary>
+    /// <summary>The digest of the live documents of the same range, computed by the store (tombstones have no source row to match).</summary>
     /// <param name="after">Exclusive lower bound.</param>
     /// <param name="upTo">Inclusive upper bound.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -527,6 +527,18 @@ public sealed class Reconciler
             var drift = original;
             var document = drift.Source?.Document;
             string? detail = null;
+            if (drift.Kind is DriftKind.Extra or DriftKind.TargetAhead)
+            {
+                // The source was read before the target: a row inserted or updated in between (and already applied by
+                // the feed) looks extra or ahead. Confirm against the row as it is now before tombstoning or flagging.
+                fetched++;
+                var current = await _source.GetAsync(drift.Key, CancellationToken.None);
+                if (current is not null && current.Version >= drift.Target!.Version)
+                {
+                    continue;
+                }
+            }
+
             if (RepairPolicy.Decide(drift, run.Mode) == RepairAction.Upsert && document is null)
             {
                 // Quick mode knows versions only: read and translate the row to repair it.

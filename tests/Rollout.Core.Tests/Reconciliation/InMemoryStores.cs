@@ -11,6 +11,9 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
 
     public SortedList<long, (long Version, object Value)> Rows { get; } = rows;
 
+    /// <summary>Called after each segment read: lets a test change the stores between the source and the target reads.</summary>
+    public Action? AfterRead { get; set; }
+
     public static SourceKey Key(long id) => SourceKey.From([id]);
 
     public static SourceRow Row(long id, object value) => new(Schema, [id, id % 3, value]);
@@ -26,11 +29,23 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
         return Task.FromResult(Rows.TryGetValue(id, out var r) ? new SnapshotRow(key, r.Version, Row(id, r.Value)) : null);
     }
 
-    public Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<SourceEntry>>(After(after).Take(max).Select(r => new SourceEntry(Key(r.Key), r.Value.Version)).ToArray());
+    public Task<IReadOnlyList<SourceEntry>> ReadVersionsAsync(SourceKey? after, int max, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SourceEntry> entries = After(after).Take(max).Select(r => new SourceEntry(Key(r.Key), r.Value.Version)).ToArray();
+        AfterRead?.Invoke();
+        return Task.FromResult(entries);
+    }
+
+    /// <summary>False to behave like a store whose key is not a single integer (no quick digests).</summary>
+    public bool SupportsDigests { get; set; } = true;
 
     public Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken)
     {
+        if (!SupportsDigests)
+        {
+            return Task.FromResult<SegmentDigest?>(null);
+        }
+
         var high = to is null ? long.MaxValue : (long)to.Values()[0]!;
         var inRange = After(after).Where(r => r.Key <= high).ToArray();
         var segment = inRange.Take(size).ToArray();
@@ -43,7 +58,10 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
     private IEnumerable<KeyValuePair<long, (long Version, object Value)>> After(SourceKey? after)
     {
         var from = after is null ? long.MinValue : (long)after.Values()[0]!;
-        return Rows.Where(r => after is null || r.Key > from);
+        lock (Rows)
+        {
+            return [.. Rows.Where(r => after is null || r.Key > from)];
+        }
     }
 }
 
@@ -95,7 +113,7 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
 
     public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
     {
-        var docs = In(after, upTo).ToArray();
+        var docs = In(after, upTo).Where(d => !d.Value.Tombstone).ToArray();
         return Task.FromResult(new RangeDigest(docs.Length, docs.Sum(d => RowDigest.Of(d.Value.Version, d.Value.Hash)), docs.Count(d => d.Value.Tampered)));
     }
 

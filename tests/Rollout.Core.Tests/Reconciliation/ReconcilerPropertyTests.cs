@@ -60,6 +60,38 @@ public sealed class ReconcilerPropertyTests
         Assert.InRange(drifted.Run.Counts.TargetRowsRead, 1, 16);
     }
 
+    [Fact]
+    public async Task A_row_written_between_the_source_and_the_target_reads_is_neither_tombstoned_nor_flagged()
+    {
+        var (source, target) = Build(10, []);
+        source.SupportsDigests = false;
+        var fired = false;
+        source.AfterRead = () =>
+        {
+            if (fired)
+            {
+                return;
+            }
+
+            fired = true;
+            // After the segment's source read: a new row (key 5) and an update of key 6, both already applied by the feed.
+            lock (source.Rows)
+            {
+                source.Rows[5] = (20, 50L);
+                source.Rows[6] = (21, 60L);
+            }
+
+            target.Documents[5] = new StoredDocument(20, Translate(5, 50L).Hash, false, false);
+            target.Documents[6] = new StoredDocument(21, Translate(6, 60L).Hash, false, false);
+        };
+
+        var (run, keys) = await RunAsync(source, target, ReconcileDepth.Quick, 100, 16, null);
+
+        Assert.Empty(keys);
+        Assert.Equal(0, run.Counts.Drifted);
+        Assert.False(target.Documents[5].Tombstone);
+    }
+
     private static Property Check(ReconcileDepth depth, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
     {
         var rows = size % 40;
