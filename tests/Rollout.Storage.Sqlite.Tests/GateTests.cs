@@ -222,6 +222,26 @@ public sealed class GateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Live_reads_never_serve_a_document_older_than_the_subjects_write_when_a_later_write_is_pending()
+    {
+        await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new')");                     // v1
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);                  // target holds [1] at v1
+        await Expose(100, ReadMode.Live);
+        using var gate = _rollout.Gate(Options());
+        await gate.WriteAsync("user-1", async (unit, ct) => await Exec(unit, "UPDATE Orders SET Status = 'mine' WHERE OrderId = 1", ct), _ => Task.CompletedTask); // v2
+        await Source("INSERT INTO Orders VALUES (2, 7, 1, 'x'), (3, 7, 1, 'y'); UPDATE Orders SET TotalCents = 5 WHERE OrderId = 1"); // v3, v4, v5
+        // One batch of two: rows 2 and 3 are applied, the checkpoint (4) passes the subject's write (2), [1] is not applied.
+        await _rollout.Processor("p", batchSize: 2).RunOnceAsync(CancellationToken.None);
+
+        var read = await gate.ReadAsync("user-1", new SourceKey("[1]"));
+
+        Assert.Equal(RoutePath.Legacy, read.ServedBy);
+        Assert.Contains("holds version 1", read.FallbackReason, StringComparison.Ordinal);
+        Assert.True(read.Row!.TryGet("Status", out var status));
+        Assert.Equal("mine", status);
+    }
+
+    [Fact]
     public async Task Health_window_separates_paths_and_counts_errors_and_timeouts()
     {
         await Expose(100);

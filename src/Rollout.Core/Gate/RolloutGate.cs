@@ -199,14 +199,26 @@ public sealed class RolloutGate : IDisposable
 
             case ReadMode.Live when decision.Path == RoutePath.New:
                 {
-                    var fallback = await LiveFallbackReasonAsync(subjectId, cancellationToken);
+                    var (fallback, wrote) = await LiveFallbackReasonAsync(subjectId, cancellationToken);
                     TargetDocument? document = null;
+                    SnapshotRow? row = null;
                     if (fallback is null)
                     {
                         document = await _target.GetAsync(key, cancellationToken);
                         if (document is null)
                         {
                             fallback = "the target has no document for this key yet";
+                        }
+                        else if (wrote)
+                        {
+                            // The feed carries only the latest change per key: a checkpoint past the subject's write does not
+                            // prove that this key's document holds it (a later write by someone else may not be applied
+                            // yet). A subject who wrote is served the target only where it is current for the key.
+                            row = await _source.GetAsync(key, cancellationToken);
+                            if (row is not null ? document.SourceVersion < row.Version : !document.IsTombstone)
+                            {
+                                fallback = $"the target holds version {document.SourceVersion} of this key, the source version {row?.Version.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(deleted)"}";
+                            }
                         }
                     }
 
@@ -216,7 +228,7 @@ public sealed class RolloutGate : IDisposable
                         return new GateReadResult(RoutePath.New, null, document!.IsTombstone ? null : document, null, null);
                     }
 
-                    var row = await _source.GetAsync(key, cancellationToken);
+                    row ??= await _source.GetAsync(key, cancellationToken);
                     Measure(state, "read", RoutePath.New, "fallback", _time.GetElapsedTime(started));
                     return new GateReadResult(RoutePath.Legacy, row?.Row, null, null, fallback);
                 }
@@ -289,16 +301,16 @@ public sealed class RolloutGate : IDisposable
         }
     }
 
-    private async Task<string?> LiveFallbackReasonAsync(string subjectId, CancellationToken cancellationToken)
+    private async Task<(string? Reason, bool Wrote)> LiveFallbackReasonAsync(string subjectId, CancellationToken cancellationToken)
     {
         var lastWrite = await _gateStore.GetLastWriteVersionAsync(_feature, subjectId, cancellationToken);
         if (lastWrite is null)
         {
-            return null;
+            return (null, false);
         }
 
         var applied = await _checkpoints.GetAsync(_feedName, cancellationToken) ?? 0;
-        return applied >= lastWrite ? null : $"the target has applied version {applied}, the subject last wrote version {lastWrite}";
+        return (applied >= lastWrite ? null : $"the target has applied version {applied}, the subject last wrote version {lastWrite}", true);
     }
 
     private async Task<bool> CompareAsync(SourceKey key, SnapshotRow? row, CancellationToken cancellationToken)
