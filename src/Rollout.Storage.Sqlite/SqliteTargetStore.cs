@@ -341,13 +341,15 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     }
 
     /// <inheritdoc />
-    public async Task RecordRetryAsync(long id, bool resolved, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken)
+    public async Task RecordRetryAsync(long id, bool resolved, long appliedVersion, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
+        // A failure of a newer version recorded meanwhile (by the feed) keeps the record open.
         command.CommandText = resolved
-            ? "UPDATE dead_letters SET attempts = attempts + 1, resolved_at = @now WHERE id = @id"
+            ? "UPDATE dead_letters SET attempts = attempts + 1, resolved_at = CASE WHEN version <= @applied THEN @now ELSE NULL END WHERE id = @id"
             : "UPDATE dead_letters SET attempts = attempts + 1, errors = @errors WHERE id = @id";
+        SqliteDatabase.Parameter(command, "@applied", appliedVersion);
         SqliteDatabase.Parameter(command, "@id", id);
         SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
         SqliteDatabase.Parameter(command, "@errors", SerializeErrors(errors));

@@ -86,7 +86,7 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
         await _flushLock.WaitAsync(cancellationToken);
         try
         {
-            await DrainAsync(cancellationToken);
+            await DrainAsync();
         }
         finally
         {
@@ -194,14 +194,23 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
     {
         while (await _pending.Reader.WaitToReadAsync())
         {
-            await _flushLock.WaitAsync();
             try
             {
-                await DrainAsync(CancellationToken.None);
+                await _flushLock.WaitAsync();
+                try
+                {
+                    await DrainAsync();
+                }
+                finally
+                {
+                    _flushLock.Release();
+                }
             }
-            finally
+            catch (SqliteException)
             {
-                _flushLock.Release();
+                // The events went back to the queue; try again shortly rather than stop recording for good.
+                await Task.Delay(1000);
+                continue;
             }
 
             // Let events accumulate into larger batches.
@@ -209,44 +218,74 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
         }
     }
 
-    private async Task DrainAsync(CancellationToken cancellationToken)
+    /// <summary>Writes everything pending in batches. Events leave the queue only once their batch committed; a failed batch is put back.</summary>
+    private async Task DrainAsync()
     {
-        while (_pending.Reader.TryPeek(out _))
+        var batch = new List<TelemetryEvent>(1024);
+        while (true)
         {
-            await using var connection = await _database.OpenAsync(cancellationToken);
-            await using var transaction = connection.BeginTransaction(deferred: false);
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = """
-                INSERT INTO telemetry_events (ts_ms, feature, phase, exposure_buckets, kind, path, outcome, duration_ms)
-                VALUES (@ts, @feature, @phase, @exposure, @kind, @path, @outcome, @duration)
-                """;
-            var ts = SqliteDatabase.Parameter(command, "@ts", null);
-            var feature = SqliteDatabase.Parameter(command, "@feature", null);
-            var phase = SqliteDatabase.Parameter(command, "@phase", null);
-            var exposure = SqliteDatabase.Parameter(command, "@exposure", null);
-            var kind = SqliteDatabase.Parameter(command, "@kind", null);
-            var path = SqliteDatabase.Parameter(command, "@path", null);
-            var outcome = SqliteDatabase.Parameter(command, "@outcome", null);
-            var duration = SqliteDatabase.Parameter(command, "@duration", null);
-            var count = 0;
-            while (count < 10_000 && _pending.Reader.TryRead(out var e))
+            batch.Clear();
+            while (batch.Count < 10_000 && _pending.Reader.TryRead(out var e))
             {
-                ts.Value = e.Timestamp.ToUnixTimeMilliseconds();
-                feature.Value = e.Feature;
-                phase.Value = e.Phase;
-                exposure.Value = e.ExposureBuckets;
-                kind.Value = e.Kind;
-                path.Value = e.Path;
-                outcome.Value = e.Outcome;
-                duration.Value = e.DurationMs;
-                command.ExecuteNonQuery();
-                count++;
+                batch.Add(e);
             }
 
-            await transaction.CommitAsync(cancellationToken);
-            Interlocked.Add(ref _written, count);
+            if (batch.Count == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                await WriteBatchAsync(batch);
+            }
+            catch (SqliteException)
+            {
+                foreach (var e in batch)
+                {
+                    _pending.Writer.TryWrite(e);
+                }
+
+                throw;
+            }
+
+            Interlocked.Add(ref _written, batch.Count);
         }
+    }
+
+    private async Task WriteBatchAsync(List<TelemetryEvent> batch)
+    {
+        // Not cancellable once started: a batch is written whole or put back.
+        await using var connection = await _database.OpenAsync(CancellationToken.None);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO telemetry_events (ts_ms, feature, phase, exposure_buckets, kind, path, outcome, duration_ms)
+            VALUES (@ts, @feature, @phase, @exposure, @kind, @path, @outcome, @duration)
+            """;
+        var ts = SqliteDatabase.Parameter(command, "@ts", null);
+        var feature = SqliteDatabase.Parameter(command, "@feature", null);
+        var phase = SqliteDatabase.Parameter(command, "@phase", null);
+        var exposure = SqliteDatabase.Parameter(command, "@exposure", null);
+        var kind = SqliteDatabase.Parameter(command, "@kind", null);
+        var path = SqliteDatabase.Parameter(command, "@path", null);
+        var outcome = SqliteDatabase.Parameter(command, "@outcome", null);
+        var duration = SqliteDatabase.Parameter(command, "@duration", null);
+        foreach (var e in batch)
+        {
+            ts.Value = e.Timestamp.ToUnixTimeMilliseconds();
+            feature.Value = e.Feature;
+            phase.Value = e.Phase;
+            exposure.Value = e.ExposureBuckets;
+            kind.Value = e.Kind;
+            path.Value = e.Path;
+            outcome.Value = e.Outcome;
+            duration.Value = e.DurationMs;
+            command.ExecuteNonQuery();
+        }
+
+        await transaction.CommitAsync(CancellationToken.None);
     }
 
     private sealed class Accumulator

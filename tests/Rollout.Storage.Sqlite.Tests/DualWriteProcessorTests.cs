@@ -130,6 +130,22 @@ public sealed class DualWriteProcessorTests
     }
 
     [Fact]
+    public async Task A_retry_does_not_close_a_newer_failure_recorded_meanwhile()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var error = new TranslationError("total", "TotalCents", TranslationErrorKind.ConversionFailed, "x");
+        await p.Target.AddAsync([new DeadLetter(0, "orders-v2", new SourceKey("[1]"), 1, [error], p.Time.GetUtcNow(), 1, null)], CancellationToken.None);
+        var id = (await p.Target.ListAsync("orders-v2", false, CancellationToken.None))[0].Id;
+        // The feed dead-letters version 3 of the same key while a retry applies version 2.
+        await p.Target.AddAsync([new DeadLetter(0, "orders-v2", new SourceKey("[1]"), 3, [error], p.Time.GetUtcNow(), 1, null)], CancellationToken.None);
+
+        await p.Target.RecordRetryAsync(id, resolved: true, appliedVersion: 2, [], CancellationToken.None);
+
+        var open = Assert.Single(await p.Target.ListAsync("orders-v2", false, CancellationToken.None));
+        Assert.Equal((id, 3L), (open.Id, open.Version));
+    }
+
+    [Fact]
     public async Task Two_processors_on_one_feed_only_one_applies_until_the_lease_expires()
     {
         await using var p = await Pipeline.CreateAsync();

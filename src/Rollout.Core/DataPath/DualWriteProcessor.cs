@@ -249,7 +249,7 @@ public sealed class DualWriteProcessor
                 if (!result.IsSuccess)
                 {
                     failing++;
-                    await _deadLetters.RecordRetryAsync(letter.Id, false, result.Errors, cancellationToken);
+                    await _deadLetters.RecordRetryAsync(letter.Id, false, current.Version, result.Errors, cancellationToken);
                     continue;
                 }
 
@@ -257,7 +257,7 @@ public sealed class DualWriteProcessor
             }
 
             await _target.ApplyAsync([write], cancellationToken);
-            await _deadLetters.RecordRetryAsync(letter.Id, true, [], cancellationToken);
+            await _deadLetters.RecordRetryAsync(letter.Id, true, write.SourceVersion, [], cancellationToken);
             resolved++;
         }
 

@@ -151,9 +151,10 @@ public interface IDeadLetterStore
     /// <summary>Marks a dead letter resolved, or counts a failed retry.</summary>
     /// <param name="id">Dead-letter id.</param>
     /// <param name="resolved">True when the retry applied the change.</param>
+    /// <param name="appliedVersion">The source version the retry applied; a record that meanwhile took a newer failure stays open.</param>
     /// <param name="errors">The latest errors when not resolved.</param>
     /// <param name="cancellationToken">Cancellation.</param>
-    Task RecordRetryAsync(long id, bool resolved, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken);
+    Task RecordRetryAsync(long id, bool resolved, long appliedVersion, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken);
 }
 
 /// <summary>Leases that make one instance the owner of a feed.</summary>
