@@ -31,6 +31,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     private readonly string _selectColumns;
     private readonly string _joinOnKeys;
     private readonly string _orderByKeys;
+    private readonly string _binaryKeys;
     private bool? _integerKey;
 
     /// <summary>Creates the store for one table.</summary>
@@ -55,6 +56,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         _selectColumns = string.Join(", ", _columns.Select(c => "s." + Identifiers.QuoteSqlite(c)));
         _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)}"));
         _orderByKeys = string.Join(", ", _keys.Select(k => "s." + Identifiers.QuoteSqlite(k)));
+        // Key order must be byte order (what SortKey encodes), whatever collation the table declares.
+        _binaryKeys = string.Join(", ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
     }
 
     /// <summary>Creates the store a spec describes.</summary>
@@ -206,7 +209,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         command.CommandText = $"""
             SELECT {_selectColumns}, COALESCE(c.version, 0)
             FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-            {AfterKey(command, afterKey)} ORDER BY {_orderByKeys} LIMIT @n
+            {AfterKey(command, afterKey)} ORDER BY {_binaryKeys} LIMIT @n
             """;
         SqliteDatabase.Parameter(command, "@n", batchSize);
         return await ReadSnapshotRowsAsync(command, cancellationToken);
@@ -220,7 +223,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         command.CommandText = $"""
             SELECT {_orderByKeys}, COALESCE(c.version, 0)
             FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-            {AfterKey(command, after)} ORDER BY {_orderByKeys} LIMIT @n
+            {AfterKey(command, after)} ORDER BY {_binaryKeys} LIMIT @n
             """;
         SqliteDatabase.Parameter(command, "@n", max);
         var entries = new List<SourceEntry>(Math.Min(max, 65_536));
@@ -297,8 +300,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         }
 
         return _keys.Length == 1
-            ? $"WHERE {_orderByKeys} > @k0"
-            : $"WHERE ({_orderByKeys}) > ({string.Join(", ", _keys.Select((_, i) => $"@k{i}"))})";
+            ? $"WHERE {_binaryKeys} > @k0"
+            : $"WHERE ({_binaryKeys}) > ({string.Join(", ", _keys.Select((_, i) => $"@k{i}"))})";
     }
 
     /// <inheritdoc />

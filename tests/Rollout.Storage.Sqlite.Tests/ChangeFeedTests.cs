@@ -138,3 +138,34 @@ public sealed class ChangeFeedTests
         Assert.Equal(5, await p.Source.CountAsync(CancellationToken.None));
     }
 }
+
+public sealed class KeyOrderTests
+{
+    [Fact]
+    public async Task Text_keys_are_read_in_byte_order_even_with_a_case_insensitive_collation()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));
+        var database = new SqliteDatabase(Path.Combine(folder, "source.db"));
+        await using (var connection = await database.OpenAsync())
+        await using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                CREATE TABLE Codes (Code TEXT COLLATE NOCASE PRIMARY KEY, Label TEXT);
+                INSERT INTO Codes VALUES ('b', 'x'), ('A', 'x'), ('a2', 'x'), ('B1', 'x'), ('é', 'x');
+                """;
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var store = new SqliteSourceStore(database, "Codes", ["Code"], ["Label"]);
+        await store.InitializeAsync();
+
+        var first = await store.ReadBatchAsync(null, 3, CancellationToken.None);
+        var rest = await store.ReadBatchAsync(first[^1].Key, 10, CancellationToken.None);
+        var keys = first.Concat(rest).Select(r => r.Key).ToArray();
+
+        Assert.Equal(5, keys.Length);
+        Assert.Equal(keys.OrderBy(k => k.Sort, Comparer<byte[]>.Create((a, b) => Rollout.Core.DataPath.SortKey.Compare(a, b))), keys);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(folder, recursive: true);
+    }
+}
