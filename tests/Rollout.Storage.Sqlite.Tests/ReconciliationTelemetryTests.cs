@@ -33,5 +33,7 @@ public sealed class ReconciliationTelemetryTests
 
         Assert.Equal((100L, 2L, true), (window.Drift.Compared, window.Drift.Drifted, window.Drift.FullPass));
         Assert.Equal(TimeSpan.FromMinutes(5), time.GetUtcNow() - since);
+        await rollout.DisposeAsync();
+        Directory.Delete(folder, recursive: true);
     }
 }
