@@ -54,7 +54,7 @@ public sealed class SqliteDatabase
         try
         {
             await connection.OpenAsync(cancellationToken);
-            Execute(connection, $"PRAGMA synchronous={(Durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
+            SetPragmas(connection);
             return connection;
         }
         catch
@@ -63,6 +63,26 @@ public sealed class SqliteDatabase
             throw;
         }
     }
+
+    /// <summary>Opens a pooled connection with the session pragmas set, synchronously (for callers that cannot await).</summary>
+    public SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            connection.Open();
+            SetPragmas(connection);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private void SetPragmas(SqliteConnection connection) =>
+        Execute(connection, $"PRAGMA synchronous={(Durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
 
     /// <summary>Runs a statement without results.</summary>
     /// <param name="connection">Open connection.</param>

@@ -325,14 +325,6 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         return rows.Count > 0 ? rows[0] : null;
     }
 
-    /// <summary>The key of a row of this table from its values.</summary>
-    /// <param name="row">A row with the key columns.</param>
-    public SourceKey KeyOf(SourceRow row)
-    {
-        ArgumentNullException.ThrowIfNull(row);
-        return SourceKey.From(_keys.Select(k => row.TryGet(k, out var v) ? v : throw new ArgumentException($"The row has no key column '{k}'.", nameof(row))).ToArray());
-    }
-
     private async Task<IReadOnlyList<SnapshotRow>> ReadSnapshotRowsAsync(SqliteCommand command, CancellationToken cancellationToken)
     {
         var rows = new List<SnapshotRow>();

@@ -206,28 +206,21 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     }
 
     /// <inheritdoc />
-    public async Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
-    {
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
-        var range = Range(command, after, upTo);
-        command.CommandText = $"""
-            SELECT COUNT(*), COALESCE(SUM(quick_digest), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
-            {(range.Length == 0 ? "WHERE" : range + " AND")} deleted = 0
-            """;
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        reader.Read();
-        return new RangeDigest(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2));
-    }
+    public Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken) =>
+        SumRangeAsync("quick_digest", after, upTo, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
+    public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken) =>
+        SumRangeAsync("digest", after, upTo, cancellationToken);
+
+    /// <summary>Count, sum of a digest column and moved write markers over the live documents of a key range.</summary>
+    private async Task<RangeDigest> SumRangeAsync(string digestColumn, SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         var range = Range(command, after, upTo);
         command.CommandText = $"""
-            SELECT COUNT(*), COALESCE(SUM(digest), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
+            SELECT COUNT(*), COALESCE(SUM({digestColumn}), 0), COALESCE(SUM(etag <> pipeline_etag), 0) FROM {_documents}
             {(range.Length == 0 ? "WHERE" : range + " AND")} deleted = 0
             """;
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);

@@ -29,9 +29,8 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
     public SqliteTelemetryStore(SqliteDatabase database)
     {
         _database = database;
-        using (var connection = new SqliteConnection($"Data Source={database.Path}"))
+        using (var connection = database.Open())
         {
-            connection.Open();
             SqliteDatabase.Execute(connection, """
                 CREATE TABLE IF NOT EXISTS telemetry_events (
                   ts_ms INTEGER NOT NULL, feature TEXT NOT NULL, phase TEXT NOT NULL, exposure_buckets INTEGER NOT NULL,
@@ -66,8 +65,7 @@ public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(sample);
         // Rare (one per reconciliation run) and read by health evaluation: written at once.
-        using var connection = new SqliteConnection($"Data Source={_database.Path}");
-        connection.Open();
+        using var connection = _database.Open();
         using var command = connection.CreateCommand();
         command.CommandText = "INSERT INTO drift_samples (ts_ms, feature, compared, drifted, full_pass, oldest_age_s) VALUES (@ts, @feature, @compared, @drifted, @full, @age)";
         SqliteDatabase.Parameter(command, "@ts", sample.Timestamp.ToUnixTimeMilliseconds());

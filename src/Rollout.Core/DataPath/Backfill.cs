@@ -109,21 +109,7 @@ public sealed class Backfill
                 return progress;
             }
 
-            var writes = new List<TargetWrite>(rows.Count);
-            var failed = new List<DeadLetter>();
-            foreach (var row in rows)
-            {
-                var result = _translator.Translate(row.Row);
-                if (result.IsSuccess)
-                {
-                    writes.Add(new TargetWrite(row.Key, row.Version, result.Document));
-                }
-                else
-                {
-                    failed.Add(new DeadLetter(0, Feature, row.Key, row.Version, result.Errors, _time.GetUtcNow(), 1, null));
-                }
-            }
-
+            var (writes, failed) = WritePlan.Translate(Feature, _translator, rows.Select(r => (r.Key, r.Version, (Translation.SourceRow?)r.Row)).ToArray(), _time.GetUtcNow());
             await _target.ApplyAsync(writes, cancellationToken);
             if (failed.Count > 0)
             {

@@ -125,26 +125,7 @@ public sealed class DualWriteProcessor
             return new BatchOutcome(true, 0, 0, 0, 0, checkpoint);
         }
 
-        var writes = new List<TargetWrite>(changes.Count);
-        var failed = new List<DeadLetter>();
-        foreach (var change in changes)
-        {
-            if (change.Row is null)
-            {
-                writes.Add(new TargetWrite(change.Key, change.Version, null));
-                continue;
-            }
-
-            var result = _translator.Translate(change.Row);
-            if (result.IsSuccess)
-            {
-                writes.Add(new TargetWrite(change.Key, change.Version, result.Document));
-            }
-            else
-            {
-                failed.Add(new DeadLetter(0, _feature, change.Key, change.Version, result.Errors, _time.GetUtcNow(), 1, null));
-            }
-        }
+        var (writes, failed) = WritePlan.Translate(_feature, _translator, changes.Select(c => (c.Key, c.Version, c.Row)).ToArray(), _time.GetUtcNow());
 
         _fault?.Invoke(FaultPoint.BeforeApply);
         var applied = await _target.ApplyAsync(writes, cancellationToken);
