@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Data.Sqlite;
 using Rollout.Core.Exposure;
 using Rollout.Core.Gate;
+using Rollout.Core.Plan;
 using Rollout.Core.Spec;
 
 namespace Rollout.Storage.Sqlite;
@@ -10,9 +11,10 @@ namespace Rollout.Storage.Sqlite;
 /// <summary>
 /// The rollout's own state in the source database, so that it changes transactionally with the data: the
 /// exposure state (phase, exposure, read mode) and its history, the exposure ledger (one row per committed
-/// new-path write: subject, phase, exposure) and each subject's last written source version.
+/// new-path write: subject, phase, exposure), each subject's last written source version, and the journal
+/// of the rollout orchestration (phase changes, verdicts, approvals, rollback).
 /// </summary>
-public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore
+public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRolloutJournal
 {
     internal const string VersionTableDdl = """
         CREATE TABLE IF NOT EXISTS rollout_version (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);
@@ -49,6 +51,10 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore
             CREATE INDEX IF NOT EXISTS rollout_exposures_feature ON rollout_exposures (feature, phase);
             CREATE TABLE IF NOT EXISTS rollout_subject_writes (
               feature TEXT NOT NULL, subject TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (feature, subject));
+            CREATE TABLE IF NOT EXISTS rollout_journal (
+              id INTEGER PRIMARY KEY AUTOINCREMENT, feature TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, phase TEXT NOT NULL,
+              exposure TEXT NOT NULL, detail TEXT NOT NULL, instance TEXT NOT NULL,
+              UNIQUE (feature, instance, at, kind, detail));
             """);
     }
 
@@ -118,6 +124,72 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore
         SqliteDatabase.Parameter(command, "@feature", feature);
         SqliteDatabase.Parameter(command, "@subject", subjectId);
         return await command.ExecuteScalarAsync(cancellationToken) is long v ? v : null;
+    }
+
+    /// <summary>Every exposure change of a feature, oldest first (for reports and tests).</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public async Task<IReadOnlyList<ExposureChange>> ReadStateHistoryAsync(string feature, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT phase, exposure_buckets, reads, generation, reason, at FROM rollout_state_history WHERE feature = @feature ORDER BY id";
+        SqliteDatabase.Parameter(command, "@feature", feature);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var changes = new List<ExposureChange>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            changes.Add(new ExposureChange(
+                new ExposureState(feature, reader.GetString(0), new ExposureLevel((int)reader.GetInt64(1)), Enum.Parse<ReadMode>(reader.GetString(2)), reader.GetInt64(3)),
+                reader.GetString(4),
+                DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture)));
+        }
+
+        return changes;
+    }
+
+    /// <inheritdoc />
+    public async Task AppendAsync(RolloutJournalEntry entry, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT OR IGNORE INTO rollout_journal (feature, at, kind, phase, exposure, detail, instance)
+            VALUES (@feature, @at, @kind, @phase, @exposure, @detail, @instance)
+            """;
+        SqliteDatabase.Parameter(command, "@feature", entry.Feature);
+        SqliteDatabase.Parameter(command, "@at", entry.At.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture));
+        SqliteDatabase.Parameter(command, "@kind", entry.Kind);
+        SqliteDatabase.Parameter(command, "@phase", entry.Phase);
+        SqliteDatabase.Parameter(command, "@exposure", entry.ExposurePercent.ToString(CultureInfo.InvariantCulture));
+        SqliteDatabase.Parameter(command, "@detail", entry.Detail);
+        SqliteDatabase.Parameter(command, "@instance", entry.Instance);
+        await command.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<RolloutJournalEntry>> ReadAsync(string feature, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT at, kind, phase, exposure, detail, instance FROM rollout_journal WHERE feature = @feature ORDER BY at, id";
+        SqliteDatabase.Parameter(command, "@feature", feature);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var entries = new List<RolloutJournalEntry>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            entries.Add(new RolloutJournalEntry(
+                feature,
+                DateTimeOffset.Parse(reader.GetString(0), CultureInfo.InvariantCulture),
+                reader.GetString(1),
+                reader.GetString(2),
+                decimal.Parse(reader.GetString(3), CultureInfo.InvariantCulture),
+                reader.GetString(4),
+                reader.GetString(5)));
+        }
+
+        return entries;
     }
 
     /// <summary>Committed new-path exposures of a feature, by phase (for reports and tests).</summary>
@@ -193,3 +265,9 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore
         }
     }
 }
+
+/// <summary>One recorded exposure change.</summary>
+/// <param name="State">The state after the change.</param>
+/// <param name="Reason">Why.</param>
+/// <param name="At">When.</param>
+public sealed record ExposureChange(ExposureState State, string Reason, DateTimeOffset At);

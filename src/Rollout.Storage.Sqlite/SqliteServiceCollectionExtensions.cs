@@ -6,6 +6,8 @@ using Microsoft.Extensions.Options;
 using Rollout.Core;
 using Rollout.Core.DataPath;
 using Rollout.Core.Gate;
+using Rollout.Core.Health;
+using Rollout.Core.Plan;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 
@@ -69,6 +71,9 @@ public static class SqliteServiceCollectionExtensions
         services.TryAddSingleton<IReconcileAuditStore>(sp => sp.GetRequiredService<EmbeddedRollout>().Audit);
         services.TryAddSingleton<IExposureStateStore>(sp => sp.GetRequiredService<EmbeddedRollout>().Rollouts);
         services.TryAddSingleton<ITelemetrySink>(sp => sp.GetRequiredService<EmbeddedRollout>().Telemetry);
+        services.TryAddSingleton<IHealthWindowSource>(sp => sp.GetRequiredService<EmbeddedRollout>().Telemetry);
+        services.TryAddSingleton<IRolloutJournal>(sp => sp.GetRequiredService<EmbeddedRollout>().Rollouts);
+        services.TryAddSingleton<IReconciliationTrigger>(sp => new EmbeddedReconciliationTrigger(sp.GetRequiredService<EmbeddedRollout>()));
         services.TryAddSingleton(sp => sp.GetRequiredService<EmbeddedRollout>().Gate());
         services.TryAddSingleton(sp =>
         {

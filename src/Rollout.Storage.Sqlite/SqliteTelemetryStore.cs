@@ -12,7 +12,7 @@ namespace Rollout.Storage.Sqlite;
 /// When the writer falls behind by <see cref="Capacity"/> events, the oldest pending ones are dropped and counted
 /// (<see cref="Dropped"/>) rather than growing memory without bound.
 /// </summary>
-public sealed class SqliteTelemetryStore : ITelemetrySink, IAsyncDisposable
+public sealed class SqliteTelemetryStore : ITelemetrySink, IHealthWindowSource, IAsyncDisposable
 {
     /// <summary>Pending events held in memory at most.</summary>
     public const int Capacity = 200_000;

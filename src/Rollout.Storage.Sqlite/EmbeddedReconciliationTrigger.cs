@@ -1,0 +1,28 @@
+using System.Globalization;
+using Rollout.Core.Reconciliation;
+
+namespace Rollout.Storage.Sqlite;
+
+/// <summary>
+/// Runs a quick reconciliation of the embedded stores at once (with the spec's repair mode and rate limit), as
+/// a rollback asks: the run is audited like any other, and its drift goes to the telemetry.
+/// </summary>
+/// <param name="rollout">The embedded rollout.</param>
+public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout) : IReconciliationTrigger
+{
+    /// <inheritdoc />
+    public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(rollout);
+        if (!string.Equals(feature, rollout.Spec.Feature, StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"This store holds feature '{rollout.Spec.Feature}', not '{feature}'.", nameof(feature));
+        }
+
+        var run = await rollout.Reconciler().RunAsync(rollout.ReconcileOptions(ReconcileDepth.Quick), null, cancellationToken);
+        var c = run.Counts;
+        var summary = string.Create(CultureInfo.InvariantCulture,
+            $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");
+        return new ReconciliationOutcome(run.Id, c.Compared, c.Drifted, c.Repaired, c.Flagged, summary);
+    }
+}

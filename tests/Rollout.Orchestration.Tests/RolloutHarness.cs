@@ -1,0 +1,207 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Rollout.Core.Gate;
+using Rollout.Core.Spec;
+using Rollout.Orchestration;
+using Rollout.Orchestration.Hosting;
+using Rollout.Storage.Sqlite;
+
+namespace Rollout.Orchestration.Tests;
+
+/// <summary>
+/// A real rollout on the embedded default: SQLite stores in a temp folder, the Durable Task SDK worker over the
+/// in-memory backend, and synthetic traffic recorded in the telemetry table that the health activity reads.
+/// Spec durations are written in minutes and scaled down by <see cref="TimeScale"/>, never slept through.
+/// </summary>
+internal sealed class RolloutHarness : IAsyncDisposable
+{
+    public const double TimeScale = 60; // one spec minute is one second here
+
+    private readonly IHost _host;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _traffic;
+
+    private RolloutHarness(string folder, RolloutSpec spec, IHost host, Traffic traffic)
+    {
+        Folder = folder;
+        Spec = spec;
+        _host = host;
+        Traffic = traffic;
+        _traffic = traffic.RunAsync(Rollout.Telemetry, spec.Feature, _stop.Token);
+    }
+
+    public string Folder { get; }
+
+    public RolloutSpec Spec { get; }
+
+    public Traffic Traffic { get; }
+
+    public RolloutControl Control => _host.Services.GetRequiredService<RolloutControl>();
+
+    public EmbeddedRollout Rollout => _host.Services.GetRequiredService<EmbeddedRollout>();
+
+    public string Feature => Spec.Feature;
+
+    /// <summary>The orders sample with test phases and budgets: durations in spec minutes (seconds here).</summary>
+    public static RolloutSpec OrdersSpec(IReadOnlyList<PhaseSpec>? phases = null, Action<BudgetsSpec>? budgets = null)
+    {
+        var loaded = RolloutSpecLoader.Load(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "samples", "orders.rollout.json")));
+        var spec = loaded.Spec ?? throw new InvalidOperationException(string.Join("; ", loaded.Problems));
+        var b = new BudgetsSpec
+        {
+            MaxErrorRateIncrease = 0.05,
+            MaxP95LatencyMs = 250,
+            MaxDriftRate = 0.01,
+            MinSamples = 20,
+            EvaluateEvery = "PT12S", // 0.2 s here
+            ExtendBakeBy = "PT30S",
+            MaxBakeExtensions = 2,
+        };
+        budgets?.Invoke(b);
+        return spec with
+        {
+            Phases = phases ??
+            [
+                new PhaseSpec { Name = "shadow", Exposure = 0, Reads = ReadMode.Shadow, Bake = "PT1M" },
+                new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT1M" },
+                new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT1M" },
+            ],
+            Budgets = b,
+        };
+    }
+
+    public static async Task<RolloutHarness> StartAsync(RolloutSpec spec, Traffic? traffic = null, int rows = 40)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rollout-orch-" + Guid.NewGuid().ToString("N")[..12]);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddRolloutSqlite(spec, o => o.DataDirectory = folder);
+        builder.Services.AddRolloutOrchestration();
+        var host = builder.Build();
+        var rollout = host.Services.GetRequiredService<EmbeddedRollout>();
+        await SourceSeeder.CreateTableAsync(rollout);
+        await rollout.InitializeAsync();
+        await SourceSeeder.SeedAsync(rollout, rows, seed: 7);
+        await host.StartAsync();
+        return new RolloutHarness(folder, spec, host, traffic ?? new Traffic());
+    }
+
+    public Task<string> StartRolloutAsync() => Control.StartAsync(RolloutInput.FromSpec(Spec, TimeScale));
+
+    public async Task<RolloutSnapshot> WaitForEndAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        return await Control.WaitForEndAsync(Feature, cts.Token);
+    }
+
+    /// <summary>Polls the status until the condition holds.</summary>
+    public async Task<RolloutStatusView> WaitForStatusAsync(Func<RolloutStatusView, bool> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        RolloutStatusView? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            var snapshot = await Control.GetStatusAsync(Feature);
+            last = snapshot?.View ?? last;
+            if (last is not null && condition(last))
+            {
+                return last;
+            }
+
+            if (snapshot is not null && snapshot.RuntimeStatus is not (Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Running or Microsoft.DurableTask.Client.OrchestrationRuntimeStatus.Pending))
+            {
+                throw new Xunit.Sdk.XunitException($"The rollout ended ({snapshot.RuntimeStatus}, {snapshot.Failure}) before: {what}. Last status: {last?.Status} in {last?.Phase}; history: {History(last)}");
+            }
+
+            await Task.Delay(25);
+        }
+
+        throw new Xunit.Sdk.XunitException($"Timed out waiting for: {what}. Last status: {last?.Status} in {last?.Phase}; history: {History(last)}");
+    }
+
+    public static string History(RolloutStatusView? view) =>
+        view is null ? "(none)" : string.Join(" | ", view.History.Select(h => $"{h.Kind}@{h.Phase}: {h.Detail}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _traffic;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _host.StopAsync();
+        if (_host is IAsyncDisposable asyncDisposable)
+        {
+            await asyncDisposable.DisposeAsync();
+        }
+        else
+        {
+            _host.Dispose();
+        }
+
+        _stop.Dispose();
+        try
+        {
+            Directory.Delete(Folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>Synthetic traffic: every tick, reads on both paths and shadow comparisons, with injectable faults.</summary>
+internal sealed class Traffic
+{
+    /// <summary>Share of new-path requests that fail.</summary>
+    public double CandidateErrorRate { get; set; }
+
+    /// <summary>Share of shadow comparisons that mismatch.</summary>
+    public double ShadowMismatchRate { get; set; }
+
+    /// <summary>False to send no new-path traffic at all (insufficient data).</summary>
+    public bool CandidateTraffic { get; set; } = true;
+
+    /// <summary>When a fault was switched on (for detection-time measurement).</summary>
+    public DateTimeOffset? FaultSince { get; private set; }
+
+    public void InjectErrors(double rate)
+    {
+        FaultSince = DateTimeOffset.UtcNow;
+        CandidateErrorRate = rate;
+    }
+
+    public void InjectDrift(double rate)
+    {
+        FaultSince = DateTimeOffset.UtcNow;
+        ShadowMismatchRate = rate;
+    }
+
+    public async Task RunAsync(ITelemetrySink sink, string feature, CancellationToken cancellationToken)
+    {
+        long n = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var now = DateTimeOffset.UtcNow;
+            for (var i = 0; i < 4; i++, n++)
+            {
+                sink.Record(new TelemetryEvent(now, feature, "test", 0, "read", "legacy", "ok", 4 + (n % 5)));
+                if (CandidateTraffic)
+                {
+                    var failed = (n % 100) < CandidateErrorRate * 100;
+                    sink.Record(new TelemetryEvent(now, feature, "test", 0, "read", "new", failed ? "error" : "ok", 5 + (n % 5)));
+                }
+
+                var mismatch = (n % 100) < ShadowMismatchRate * 100;
+                sink.Record(new TelemetryEvent(now, feature, "test", 0, "shadow", "new", mismatch ? "mismatch" : "match", 1));
+            }
+
+            await Task.Delay(20, cancellationToken);
+        }
+    }
+}

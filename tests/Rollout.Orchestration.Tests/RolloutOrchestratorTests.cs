@@ -1,0 +1,196 @@
+using Microsoft.DurableTask.Client;
+using Rollout.Core.Exposure;
+using Rollout.Core.Spec;
+using Rollout.Orchestration;
+
+namespace Rollout.Orchestration.Tests;
+
+/// <summary>The rollout orchestration on the real Durable Task SDK (in-memory backend) over real SQLite stores.</summary>
+public sealed class RolloutOrchestratorTests
+{
+    [Fact]
+    public async Task Healthy_rollout_walks_every_phase_in_order_and_completes()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.StartRolloutAsync();
+
+        var end = await h.WaitForEndAsync();
+
+        Assert.Equal(OrchestrationRuntimeStatus.Completed, end.RuntimeStatus);
+        Assert.Equal("completed", end.Result!.Outcome);
+        Assert.Empty(end.Result.Reasons);
+        var changes = await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature);
+        Assert.Equal(
+            [("shadow", 0m, ReadMode.Shadow), ("canary", 5m, ReadMode.Live), ("full", 100m, ReadMode.Live)],
+            changes.Select(c => (c.State.Phase, c.State.Exposure.Percent, c.State.Reads)).ToArray());
+        var state = await h.Rollout.Rollouts.GetStateAsync(h.Feature, default);
+        Assert.Equal(ExposureLevel.Full, state.Exposure);
+
+        var journal = await h.Rollout.Rollouts.ReadAsync(h.Feature, default);
+        Assert.Equal(["shadow", "canary", "full"], journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
+        Assert.Equal(3, journal.Count(j => j.Kind == "verdict" && j.Detail.StartsWith("end of bake: healthy", StringComparison.Ordinal)));
+        Assert.Equal("finish", journal[^1].Kind);
+        Assert.Equal("completed", end.View!.Status);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_breach_during_phase_k_rolls_back_to_zero_reads_legacy_and_reconciles(int k)
+    {
+        var spec = RolloutHarness.OrdersSpec(
+        [
+            new PhaseSpec { Name = "shadow", Exposure = 0, Reads = ReadMode.Shadow, Bake = "PT2M" },
+            new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT2M" },
+            new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT2M" },
+        ]);
+        await using var h = await RolloutHarness.StartAsync(spec);
+        await h.StartRolloutAsync();
+        var phase = spec.Phases[k].Name;
+        await h.WaitForStatusAsync(s => s.Phase == phase && s.Status == "baking", $"phase {phase} baking");
+
+        // At 0 % nobody is on the new path: the signal there is shadow drift. Elsewhere, errors on the new path.
+        if (k == 0)
+        {
+            h.Traffic.InjectDrift(0.5);
+        }
+        else
+        {
+            h.Traffic.InjectErrors(0.5);
+        }
+
+        var end = await h.WaitForEndAsync();
+
+        Assert.Equal("rolledBack", end.Result!.Outcome);
+        Assert.Equal(phase, end.Result.Phase);
+        var reason = Assert.Single(end.Result.Reasons);
+        Assert.Contains($"phase '{phase}'", reason, StringComparison.Ordinal);
+        Assert.Contains(k == 0 ? "maxDriftRate broken" : "maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
+        var state = await h.Rollout.Rollouts.GetStateAsync(h.Feature, default);
+        Assert.Equal((ExposureLevel.None, ReadMode.Legacy), (state.Exposure, state.Reads));
+        var last = (await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature))[^1];
+        Assert.StartsWith("rollback: ", last.Reason, StringComparison.Ordinal);
+
+        // The reconciliation ran: audited, and the rows the pipeline never copied were repaired (the source wins).
+        Assert.StartsWith("reconciliation run ", end.Result.Reconciliation, StringComparison.Ordinal);
+        var runs = await h.Rollout.Audit.ListRunsAsync(h.Feature, 10, default);
+        Assert.Single(runs);
+        Assert.Equal(40, runs[0].Counts.Repaired);
+    }
+
+    [Fact]
+    public async Task Starting_a_second_rollout_of_a_live_feature_is_refused_with_a_clear_message()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.StartRolloutAsync();
+
+        var refused = await Assert.ThrowsAsync<RolloutAlreadyRunningException>(h.StartRolloutAsync);
+
+        Assert.Contains("A rollout of 'orders-v2' is already live", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("rollout rollback orders-v2", refused.Message, StringComparison.Ordinal);
+        var end = await h.WaitForEndAsync();
+        Assert.Equal("completed", end.Result!.Outcome);
+
+        // Once the first has ended, a new rollout of the feature may start.
+        await h.StartRolloutAsync();
+        Assert.Equal("completed", (await h.WaitForEndAsync()).Result!.Outcome);
+    }
+
+    [Fact]
+    public async Task A_manual_rollback_while_baking_rolls_back_with_who_and_why()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.StartRolloutAsync();
+        await h.WaitForStatusAsync(s => s.Phase == "canary" && s.Status == "baking", "canary baking");
+
+        var answer = await h.Control.SendAsync(h.Feature, RolloutEvents.Rollback, "alice", "checkout errors reported by support");
+
+        Assert.True(answer.Accepted, answer.Message);
+        var end = await h.WaitForEndAsync();
+        Assert.Equal("rolledBack", end.Result!.Outcome);
+        Assert.Equal(["rolled back by alice in phase 'canary': checkout errors reported by support"], end.Result.Reasons);
+        Assert.Equal(ExposureLevel.None, (await h.Rollout.Rollouts.GetStateAsync(h.Feature, default)).Exposure);
+    }
+
+    [Fact]
+    public async Task Pause_holds_the_phase_past_its_bake_and_resume_bakes_it_again()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.StartRolloutAsync();
+        await h.WaitForStatusAsync(s => s.Phase == "canary" && s.Status == "baking", "canary baking");
+
+        Assert.True((await h.Control.SendAsync(h.Feature, RolloutEvents.Pause, "bob")).Accepted);
+        var paused = await h.WaitForStatusAsync(s => s.Status == "paused", "paused");
+        Assert.Equal("paused", paused.Waiting.Kind);
+        await Task.Delay(TimeSpan.FromSeconds(1.5)); // longer than the canary's whole bake (1 s)
+        var still = (await h.Control.GetStatusAsync(h.Feature))!.View!;
+        Assert.Equal(("paused", "canary"), (still.Status, still.Phase));
+        Assert.Equal(5m, (await h.Rollout.Rollouts.GetStateAsync(h.Feature, default)).Exposure.Percent);
+
+        // A second pause, or a skip of a bake that does not allow it, is refused with the reason.
+        var again = await h.Control.SendAsync(h.Feature, RolloutEvents.Pause, "bob");
+        Assert.False(again.Accepted);
+        Assert.Contains("paused", again.Message, StringComparison.Ordinal);
+
+        Assert.True((await h.Control.SendAsync(h.Feature, RolloutEvents.Resume, "bob")).Accepted);
+        var resumed = await h.WaitForStatusAsync(s => s.Status == "baking", "baking again");
+        Assert.Equal("canary", resumed.Phase);
+        Assert.Equal("completed", (await h.WaitForEndAsync()).Result!.Outcome);
+    }
+
+    [Fact]
+    public async Task Skip_bake_is_refused_unless_the_phase_allows_it_and_then_ends_the_bake_at_once()
+    {
+        var spec = RolloutHarness.OrdersSpec(
+        [
+            new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT1M" },
+            new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT60M", AllowSkipBake = true },
+        ]);
+        await using var h = await RolloutHarness.StartAsync(spec);
+        await h.StartRolloutAsync();
+        await h.WaitForStatusAsync(s => s.Phase == "canary" && s.Status == "baking", "canary baking");
+
+        var refused = await h.Control.SendAsync(h.Feature, RolloutEvents.SkipBake, "carol");
+        Assert.False(refused.Accepted);
+        Assert.Contains("does not allow skipping its bake", refused.Message, StringComparison.Ordinal);
+
+        await h.WaitForStatusAsync(s => s.Phase == "full" && s.Status == "baking" && s.LastVerdict?.Phase == "full", "full baking with a verdict");
+        var skipped = await h.Control.SendAsync(h.Feature, RolloutEvents.SkipBake, "carol");
+        Assert.True(skipped.Accepted, skipped.Message);
+
+        // A bake of an hour here (60 spec minutes) ends within seconds.
+        var end = await h.WaitForEndAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal("completed", end.Result!.Outcome);
+    }
+
+    [Fact]
+    public async Task Insufficient_data_extends_the_bake_up_to_the_limit_then_halts_with_exposure_left()
+    {
+        var spec = RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT30S" }]);
+        await using var h = await RolloutHarness.StartAsync(spec, new Traffic { CandidateTraffic = false });
+        await h.StartRolloutAsync();
+
+        var end = await h.WaitForEndAsync();
+
+        Assert.Equal("halted", end.Result!.Outcome);
+        var reason = Assert.Single(end.Result.Reasons);
+        Assert.Contains("insufficient data after 2 bake extension(s)", reason, StringComparison.Ordinal);
+        Assert.Contains("the new path has 0 of the 20 samples needed", reason, StringComparison.Ordinal);
+        Assert.Equal(5m, (await h.Rollout.Rollouts.GetStateAsync(h.Feature, default)).Exposure.Percent);
+        var journal = await h.Rollout.Rollouts.ReadAsync(h.Feature, default);
+        Assert.Equal(2, journal.Count(j => j.Kind == "extend"));
+    }
+
+    [Fact]
+    public async Task An_input_written_by_a_newer_build_fails_with_a_message_saying_so()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.Control.StartAsync(RolloutInput.FromSpec(h.Spec, RolloutHarness.TimeScale) with { Version = RolloutOrchestrator.CurrentVersion + 1 });
+
+        var end = await h.WaitForEndAsync();
+
+        Assert.Equal(OrchestrationRuntimeStatus.Failed, end.RuntimeStatus);
+        Assert.Contains("writes orchestration version 2; this build runs versions 1 to 1", end.Failure, StringComparison.Ordinal);
+    }
+}
