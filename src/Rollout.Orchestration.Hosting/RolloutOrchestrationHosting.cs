@@ -45,6 +45,12 @@ public sealed class RolloutOrchestrationOptions : IValidatableObject
     [RegularExpression("^[A-Za-z][A-Za-z0-9]{2,44}$", ErrorMessage = "The task hub name must be 3 to 45 letters and digits and start with a letter, for example 'rollout'.")]
     public string TaskHub { get; set; } = "rollout";
 
+    /// <summary>
+    /// For <see cref="OrchestrationBackend.AzureStorage"/>: how long work held by a host that died stays locked before
+    /// another host takes it over (partition lease and queue message visibility). Default 30 s; at least 5 s.
+    /// </summary>
+    public TimeSpan RecoveryTime { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Port of the local Durable Task sidecar on 127.0.0.1; 0 picks a free one.</summary>
     [Range(0, 65535)]
     public int Port { get; set; }
@@ -57,6 +63,13 @@ public sealed class RolloutOrchestrationOptions : IValidatableObject
             yield return new ValidationResult(
                 "The AzureStorage backend needs a connection string: set Rollout:Orchestration:AzureStorageConnectionString (for Azurite, one with its blob, queue and table endpoints).",
                 [nameof(AzureStorageConnectionString)]);
+        }
+
+        if (RecoveryTime < TimeSpan.FromSeconds(5) || RecoveryTime > TimeSpan.FromMinutes(10))
+        {
+            yield return new ValidationResult(
+                $"RecoveryTime must be between 5 s and 10 min (it is {RecoveryTime}): shorter, a slow host loses its work to another; longer, a dead host's rollout waits that long.",
+                [nameof(RecoveryTime)]);
         }
     }
 }
@@ -165,6 +178,10 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
             StorageAccountClientProvider = new StorageAccountClientProvider(options.AzureStorageConnectionString!),
             LoggerFactory = loggerFactory,
             MaxQueuePollingInterval = TimeSpan.FromSeconds(1),
+            LeaseInterval = options.RecoveryTime,
+            LeaseRenewInterval = options.RecoveryTime / 3,
+            LeaseAcquireInterval = options.RecoveryTime / 3,
+            ControlQueueVisibilityTimeout = options.RecoveryTime,
         });
         cancellationToken.ThrowIfCancellationRequested();
         await service.CreateIfNotExistsAsync();

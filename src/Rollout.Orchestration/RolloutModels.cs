@@ -118,6 +118,7 @@ public sealed record RolloutStateRecord(RolloutStatus Status, int PhaseIndex, in
 /// <param name="Baseline">A window of the legacy path at partial exposure, for judging at 100 %.</param>
 /// <param name="Generation">How many times the orchestration continued as new.</param>
 /// <param name="PreviousPhaseStart">When the phase that just ended started.</param>
+/// <param name="LastCommand">The answer to the latest operator command (its sender may still be looking for it).</param>
 public sealed record RolloutCarry(
     RolloutStateRecord State,
     DateTimeOffset StartedAt,
@@ -127,7 +128,8 @@ public sealed record RolloutCarry(
     IReadOnlyList<HistoryEntry> History,
     TimeWindow? Baseline,
     int Generation,
-    DateTimeOffset? PreviousPhaseStart = null);
+    DateTimeOffset? PreviousPhaseStart = null,
+    CommandAnswer? LastCommand = null);
 
 /// <summary>A time window.</summary>
 /// <param name="From">Start (inclusive).</param>

@@ -90,6 +90,7 @@ internal sealed class RolloutRun
         _history = [.. carry?.History ?? []];
         _baseline = carry?.Baseline;
         _generation = carry?.Generation ?? 0;
+        _lastCommand = carry?.LastCommand;
     }
 
     private DateTimeOffset Now => new(DateTime.SpecifyKind(_context.CurrentUtcDateTime, DateTimeKind.Utc));
@@ -122,7 +123,7 @@ internal sealed class RolloutRun
                         _context.ContinueAsNew(_input with
                         {
                             Version = RolloutOrchestrator.CurrentVersion,
-                            Carry = new RolloutCarry(RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1, _phaseStart),
+                            Carry = new RolloutCarry(RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1, _phaseStart, _lastCommand),
                         });
                         return null;
                     case RolloutCommand.ApplyPhase apply:

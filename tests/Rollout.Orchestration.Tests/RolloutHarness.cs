@@ -21,6 +21,8 @@ internal sealed class RolloutHarness : IAsyncDisposable
     private readonly IHost _host;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _traffic;
+    private bool _keepFolder;
+    private bool _disposed;
 
     private RolloutHarness(string folder, RolloutSpec spec, IHost host, Traffic traffic)
     {
@@ -71,20 +73,43 @@ internal sealed class RolloutHarness : IAsyncDisposable
         };
     }
 
-    public static async Task<RolloutHarness> StartAsync(RolloutSpec spec, Traffic? traffic = null, int rows = 40)
+    /// <summary>Starts a host over a new data folder, or over <paramref name="folder"/> as left by an earlier host.</summary>
+    public static async Task<RolloutHarness> StartAsync(RolloutSpec spec, Traffic? traffic = null, int rows = 40, string? folder = null, Action<RolloutOrchestrationOptions>? orchestration = null)
     {
-        var folder = Path.Combine(Path.GetTempPath(), "rollout-orch-" + Guid.NewGuid().ToString("N")[..12]);
+        var reopen = folder is not null;
+        folder ??= Path.Combine(Path.GetTempPath(), "rollout-orch-" + Guid.NewGuid().ToString("N")[..12]);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddRolloutSqlite(spec, o => o.DataDirectory = folder);
-        builder.Services.AddRolloutOrchestration();
+        builder.Services.AddRolloutOrchestration(orchestration);
         var host = builder.Build();
         var rollout = host.Services.GetRequiredService<EmbeddedRollout>();
-        await SourceSeeder.CreateTableAsync(rollout);
-        await rollout.InitializeAsync();
-        await SourceSeeder.SeedAsync(rollout, rows, seed: 7);
+        if (!reopen)
+        {
+            await SourceSeeder.CreateTableAsync(rollout);
+            await rollout.InitializeAsync();
+            await SourceSeeder.SeedAsync(rollout, rows, seed: 7);
+        }
+
         await host.StartAsync();
         return new RolloutHarness(folder, spec, host, traffic ?? new Traffic());
+    }
+
+    /// <summary>Stops the host abruptly (no grace period for anything in flight) and keeps the data folder.</summary>
+    public async Task CrashAsync()
+    {
+        _keepFolder = true;
+        await _stop.CancelAsync();
+        try
+        {
+            await _traffic;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await _host.StopAsync(new CancellationToken(canceled: true));
+        await DisposeHostAsync();
     }
 
     public Task<string> StartRolloutAsync() => Control.StartAsync(RolloutInput.FromSpec(Spec, TimeScale));
@@ -134,7 +159,28 @@ internal sealed class RolloutHarness : IAsyncDisposable
         {
         }
 
+        if (_disposed)
+        {
+            return;
+        }
+
         await _host.StopAsync();
+        await DisposeHostAsync();
+        if (!_keepFolder)
+        {
+            try
+            {
+                Directory.Delete(Folder, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    private async Task DisposeHostAsync()
+    {
+        _disposed = true;
         if (_host is IAsyncDisposable asyncDisposable)
         {
             await asyncDisposable.DisposeAsync();
@@ -145,13 +191,6 @@ internal sealed class RolloutHarness : IAsyncDisposable
         }
 
         _stop.Dispose();
-        try
-        {
-            Directory.Delete(Folder, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
     }
 }
 

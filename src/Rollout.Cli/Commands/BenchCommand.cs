@@ -12,6 +12,45 @@ internal static class BenchCommand
         var command = new Command("bench", "Macro benchmarks on the embedded default; results go in docs/benchmarks.md.");
         command.Subcommands.Add(DualWrite(console));
         command.Subcommands.Add(Reconcile(console));
+        command.Subcommands.Add(Rollback(console));
+        return command;
+    }
+
+    private static Command Rollback(IAnsiConsole console)
+    {
+        var trials = new Option<int>("--trials") { Description = "Rollbacks to measure.", DefaultValueFactory = _ => 5 };
+        var interval = new Option<double>("--interval-seconds") { Description = "Health evaluation interval (the spec's evaluateEvery).", DefaultValueFactory = _ => 5 };
+        var rps = new Option<int>("--rps") { Description = "Requests per second on each path.", DefaultValueFactory = _ => 200 };
+        var command = new Command("rollback", "Detection-to-rollback time: a real rollout, a fault injected in the canary, time until exposure 0.") { trials, interval, rps };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new RollbackBenchOptions(
+                parse.GetValue(trials), TimeSpan.FromSeconds(parse.GetValue(interval)), parse.GetValue(rps),
+                Path.Combine(Path.GetTempPath(), $"rollout-bench-rollback-{Environment.ProcessId}"));
+            if (options.Trials < 1 || options.Interval < TimeSpan.FromSeconds(0.1) || options.RequestsPerSecond < 100)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("error: need --trials >= 1, --interval-seconds >= 0.1 and --rps >= 100");
+                return ExitCodes.UsageOrIo;
+            }
+
+            if (options.RequestsPerSecond * options.Interval.TotalSeconds * 3 < 2 * 500)
+            {
+                // A health window spans three intervals and must hold the budget's 500 samples, with room to spare.
+                parse.InvocationConfiguration.Error.WriteLine("error: too little traffic to judge health: need --rps x 3 x --interval-seconds >= 1000 (a window of three intervals must hold the 500 samples the budget asks for); raise --rps");
+                return ExitCodes.UsageOrIo;
+            }
+
+            try
+            {
+                var results = await RollbackBench.RunAsync(options, line => console.WriteLine(line), ct);
+                RollbackBench.Print(console, options, results);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                DualWriteBench.Cleanup(options.Folder);
+            }
+        });
         return command;
     }
 
