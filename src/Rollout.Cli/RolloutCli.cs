@@ -29,7 +29,14 @@ internal static class RolloutCli
             ReconcileCommands.Reconcile(console),
             ReconcileCommands.Audit(console),
             BenchCommand.Create(console),
+            RunCommands.Run(console),
+            RunCommands.Status(console),
+            RunCommands.Report(console),
         };
+        foreach (var command in RunCommands.Operator(console))
+        {
+            root.Subcommands.Add(command);
+        }
 
         var configuration = new InvocationConfiguration { Output = new AnsiConsoleTextWriter(console), Error = error };
         return await root.Parse(args).InvokeAsync(configuration, cancellationToken);

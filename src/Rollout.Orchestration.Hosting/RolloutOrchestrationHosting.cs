@@ -74,6 +74,10 @@ public sealed class RolloutOrchestrationOptions : IValidatableObject
     }
 }
 
+/// <summary>Where the local Durable Task sidecar listens (gRPC, 127.0.0.1): other processes on this machine reach the rollout there.</summary>
+/// <param name="Address">The http address, for example <c>http://127.0.0.1:38123</c>.</param>
+public sealed record RolloutSidecarEndpoint(string Address);
+
 /// <summary>Registration of the rollout orchestration on the Durable Task SDK worker.</summary>
 public static class RolloutOrchestrationServiceCollectionExtensions
 {
@@ -100,6 +104,7 @@ public static class RolloutOrchestrationServiceCollectionExtensions
         var port = options.Port == 0 ? FreeLoopbackPort() : options.Port;
         var address = $"http://127.0.0.1:{port}";
         services.AddSingleton(Options.Create(options));
+        services.AddSingleton(new RolloutSidecarEndpoint(address));
         services.AddSingleton(sp => new TaskHubSidecar(options, port, sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.AddHostedService(sp => sp.GetRequiredService<TaskHubSidecar>());
         services.AddDurableTaskWorker(builder =>
@@ -188,3 +193,23 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
         return service;
     }
 }
+
+/// <summary>A client of a rollout hosted by another process on this machine (for <c>rollout status</c>, <c>approve</c>…).</summary>
+public static class RemoteRolloutControl
+{
+    /// <summary>Connects to the sidecar at <paramref name="address"/>; dispose the provider when done.</summary>
+    /// <param name="address">The sidecar's address.</param>
+    public static (RolloutControl Control, ServiceProvider Services) Connect(string address)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddDurableTaskClient(builder =>
+        {
+            builder.UseGrpc(address);
+            builder.RegisterDirectly();
+        });
+        var provider = services.BuildServiceProvider();
+        return (new RolloutControl(provider.GetRequiredService<DurableTaskClient>()), provider);
+    }
+}
+

@@ -5,10 +5,12 @@ namespace Rollout.Storage.Sqlite;
 
 /// <summary>
 /// Runs a quick reconciliation of the embedded stores at once (with the spec's repair mode and rate limit), as
-/// a rollback asks: the run is audited like any other, and its drift goes to the telemetry.
+/// a rollback asks: the run is audited like any other, and its drift goes to the telemetry. Changes the
+/// dual-write pipeline has not applied yet are in flight, not drift.
 /// </summary>
 /// <param name="rollout">The embedded rollout.</param>
-public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout) : IReconciliationTrigger
+/// <param name="options">Reconciliation settings; the spec's quick settings when null.</param>
+public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, ReconcileOptions? options = null) : IReconciliationTrigger
 {
     /// <inheritdoc />
     public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
@@ -19,10 +21,19 @@ public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout) : IRe
             throw new ArgumentException($"This store holds feature '{rollout.Spec.Feature}', not '{feature}'.", nameof(feature));
         }
 
-        var run = await rollout.Reconciler().RunAsync(rollout.ReconcileOptions(ReconcileDepth.Quick), null, cancellationToken);
+        var run = await rollout.Reconciler().RunAsync(options ?? rollout.ReconcileOptions(ReconcileDepth.Quick) with { PipelineCheckpoint = PipelineCheckpoint(rollout) }, null, cancellationToken);
         var c = run.Counts;
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");
         return new ReconciliationOutcome(run.Id, c.Compared, c.Drifted, c.Repaired, c.Flagged, summary);
+    }
+
+    /// <summary>The dual-write checkpoint of the feature, for <see cref="ReconcileOptions.PipelineCheckpoint"/>: changes beyond it are in flight.</summary>
+    /// <param name="rollout">The embedded rollout.</param>
+    public static Func<CancellationToken, Task<long?>> PipelineCheckpoint(EmbeddedRollout rollout)
+    {
+        ArgumentNullException.ThrowIfNull(rollout);
+        var feed = Core.DataPath.DualWriteProcessor.FeedNameFor(rollout.Spec.Feature);
+        return cancellationToken => rollout.Target.GetAsync(feed, cancellationToken);
     }
 }

@@ -123,7 +123,7 @@ public static class SourceSeeder
             .ToArray();
     }
 
-    private static object? Value(PlannedColumn column, long n, Random random)
+    internal static object? Value(PlannedColumn column, long n, Random random)
     {
         if (column.IsKey)
         {

@@ -169,22 +169,29 @@ public sealed class GateTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Shadow_reads_serve_legacy_and_record_matches_and_mismatches()
+    public async Task Shadow_reads_serve_legacy_and_record_matches_and_mismatches_but_not_changes_in_flight()
     {
         await Expose(0, ReadMode.Shadow);
-        await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new'), (2, 8, 200, 'new')");
+        await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new'), (2, 8, 200, 'new'), (3, 9, 300, 'new')");
         await _rollout.Processor("p").DrainAsync(CancellationToken.None);
         await Source("UPDATE Orders SET Status = 'changed' WHERE OrderId = 2");
+        await Target("UPDATE documents_orders SET hash = '00000000000000000000000000000001' WHERE source_key = '[3]'");
         using var gate = _rollout.Gate(Options());
 
         var same = await gate.ReadAsync("user-1", new SourceKey("[1]"));
-        var behind = await gate.ReadAsync("user-1", new SourceKey("[2]"));
+        var inFlight = await gate.ReadAsync("user-1", new SourceKey("[2]"));
+        var differs = await gate.ReadAsync("user-1", new SourceKey("[3]"));
 
         Assert.Equal((RoutePath.Legacy, true), (same.ServedBy, same.ShadowMatch));
-        Assert.Equal((RoutePath.Legacy, false), (behind.ServedBy, behind.ShadowMatch));
-        Assert.NotNull(behind.Row);
+        Assert.Equal((RoutePath.Legacy, null), (inFlight.ServedBy, inFlight.ShadowMatch));
+        Assert.Equal((RoutePath.Legacy, false), (differs.ServedBy, differs.ShadowMatch));
+        Assert.NotNull(inFlight.Row);
         var window = await _rollout.Telemetry.QueryWindowAsync("orders-v2", _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1));
         Assert.Equal((2, 1), (window.Drift.Compared, window.Drift.Drifted));
+
+        // Once the pipeline has applied the change, the same read compares, and matches.
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);
+        Assert.True((await gate.ReadAsync("user-1", new SourceKey("[2]"))).ShadowMatch);
     }
 
     [Fact]
@@ -192,6 +199,7 @@ public sealed class GateTests : IAsyncLifetime
     {
         await Expose(0, ReadMode.Shadow);
         await Source("INSERT INTO Orders VALUES (1, 7, 100, 'new')");
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);
         using var gate = _rollout.Gate(Options() with { ShadowSampleRatio = 0.25 });
 
         var compared = 0;
@@ -331,6 +339,14 @@ public sealed class GateTests : IAsyncLifetime
     private async Task Source(string sql)
     {
         await using var connection = await _rollout.SourceDatabase.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task Target(string sql)
+    {
+        await using var connection = await _rollout.TargetDatabase.OpenAsync();
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync();

@@ -61,7 +61,7 @@ public sealed record GateWriteResult(GateWriteOutcome Outcome, GateDecision Deci
 /// <param name="ServedBy">Which store served the read.</param>
 /// <param name="Row">The source row (legacy or fallback), null when the target served or the row does not exist.</param>
 /// <param name="Document">The target document when the target served.</param>
-/// <param name="ShadowMatch">Shadow mode: whether the target matched the translated row; null when not compared.</param>
+/// <param name="ShadowMatch">Shadow mode: whether the target matched the translated row; null when not compared (not sampled, or the change is still in flight to the target).</param>
 /// <param name="FallbackReason">Live mode: why the source served an exposed subject.</param>
 public sealed record GateReadResult(RoutePath ServedBy, SourceRow? Row, TargetDocument? Document, bool? ShadowMatch, string? FallbackReason);
 

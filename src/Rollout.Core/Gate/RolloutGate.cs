@@ -189,8 +189,11 @@ public sealed class RolloutGate : IDisposable
                     if (SampleShadow())
                     {
                         match = await CompareAsync(key, row, cancellationToken);
-                        _metrics?.RecordShadowComparison(_feature, state.Phase, match.Value);
-                        _telemetry.Record(Event(state, "shadow", RoutePath.New, match.Value ? "match" : "mismatch", 0));
+                        if (match is { } compared)
+                        {
+                            _metrics?.RecordShadowComparison(_feature, state.Phase, compared);
+                            _telemetry.Record(Event(state, "shadow", RoutePath.New, compared ? "match" : "mismatch", 0));
+                        }
                     }
 
                     Measure(state, "read", RoutePath.Legacy, "ok", _time.GetElapsedTime(started));
@@ -313,7 +316,11 @@ public sealed class RolloutGate : IDisposable
         return (applied >= lastWrite ? null : $"the target has applied version {applied}, the subject last wrote version {lastWrite}", true);
     }
 
-    private async Task<bool> CompareAsync(SourceKey key, SnapshotRow? row, CancellationToken cancellationToken)
+    /// <summary>
+    /// Compares the target with the translated source row. Null when the target simply has not caught up: the row's
+    /// version is beyond the pipeline's checkpoint, so the change is in flight (lag, measured elsewhere), not drift.
+    /// </summary>
+    private async Task<bool?> CompareAsync(SourceKey key, SnapshotRow? row, CancellationToken cancellationToken)
     {
         var document = await _target.GetAsync(key, cancellationToken);
         if (row is null)
@@ -321,13 +328,14 @@ public sealed class RolloutGate : IDisposable
             return document is null || document.IsTombstone;
         }
 
-        if (document is null || document.IsTombstone)
+        if (document is null || document.IsTombstone || document.SourceVersion < row.Version)
         {
-            return false;
+            var applied = await _checkpoints.GetAsync(_feedName, cancellationToken) ?? 0;
+            return row.Version > applied ? null : false;
         }
 
         var translated = _translator.Translate(row.Row);
-        return translated.IsSuccess && translated.Document!.Hash == document.Hash;
+        return document.SourceVersion == row.Version && translated.IsSuccess && translated.Document!.Hash == document.Hash;
     }
 
     private bool SampleShadow()

@@ -242,6 +242,14 @@ public sealed record ReconcileOptions
 
     /// <summary>Inclusive upper key bound, null for the end of the table.</summary>
     public SourceKey? To { get; init; }
+
+    /// <summary>
+    /// The source version up to which the dual-write pipeline has applied the feed (its checkpoint), read when a
+    /// segment's drift is settled. A missing or stale key whose source version is newer is in flight, not drift:
+    /// it is neither counted nor repaired (the pipeline applies it). Null counts every difference as drift, as a
+    /// manual reconciliation with the pipeline stopped should.
+    /// </summary>
+    public Func<CancellationToken, Task<long?>>? PipelineCheckpoint { get; init; }
 }
 
 /// <summary>Where a fault can be injected in a reconciliation (crash tests).</summary>
@@ -353,7 +361,7 @@ public sealed class Reconciler
                 _denseDrift = false;
             }
 
-            segmentCounts = await RepairAsync(run, drifts, segmentCounts);
+            segmentCounts = await RepairAsync(run, drifts, segmentCounts, options.PipelineCheckpoint);
             counts = counts.Add(segmentCounts);
             // The resume point is persisted after a segment with drift, and otherwise at most once a second: a crash
             // re-compares at most a second's worth of clean segments, and clean runs do not pay a durable write each.
@@ -510,12 +518,16 @@ public sealed class Reconciler
         return digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0;
     }
 
-    private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts)
+    private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts, Func<CancellationToken, Task<long?>>? pipelineCheckpoint)
     {
         if (drifts.Count == 0)
         {
             return counts;
         }
+
+        var applied = pipelineCheckpoint is not null && drifts.Exists(d => d.Kind is DriftKind.Missing or DriftKind.Stale)
+            ? await pipelineCheckpoint(CancellationToken.None)
+            : null;
 
         var now = _time.GetUtcNow();
         var writes = new List<TargetWrite>();
@@ -525,6 +537,11 @@ public sealed class Reconciler
         foreach (var original in drifts)
         {
             var drift = original;
+            if (drift.Kind is DriftKind.Missing or DriftKind.Stale && drift.Source?.Version > applied)
+            {
+                continue; // In flight: committed after the pipeline's checkpoint, which will apply it.
+            }
+
             var document = drift.Source?.Document;
             string? detail = null;
             if (drift.Kind is DriftKind.Extra or DriftKind.TargetAhead)

@@ -1,0 +1,612 @@
+using System.Globalization;
+using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Rollout.Core.Gate;
+using Rollout.Core.Reconciliation;
+using Rollout.Core.Spec;
+using Rollout.Orchestration;
+using Rollout.Orchestration.Hosting;
+using Rollout.Storage.Sqlite;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Rollout.Cli.Run;
+
+/// <summary>Exit codes of <c>rollout run</c>.</summary>
+internal static class RunExitCodes
+{
+    public const int Completed = 0;
+    public const int UsageOrInput = 1;
+    public const int RolledBack = 2;
+    public const int Halted = 3;
+}
+
+/// <summary>
+/// <c>rollout run</c>: a whole rollout on the embedded default. Real SQLite stores, the real change feed and
+/// dual-write processor, scheduled reconciliation, the durable orchestration on the Durable Task SDK worker,
+/// and a synthetic workload through the gate; at the end a report.
+/// </summary>
+internal sealed class RunSession : IDisposable
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
+
+    private readonly RunSettings _settings;
+    private readonly IAnsiConsole _console;
+    private readonly TextWriter _error;
+    private readonly List<TimelinePoint> _timeline = [];
+    private readonly SemaphoreSlim _reconcileLock = new(1, 1);
+    private readonly HashSet<string> _driftInjected = [];
+    private readonly List<string> _notes = [];
+    private long _lastReconcileDrifted;
+    private long _lastReconcileCompared;
+    private int _reconcileRuns;
+    private long _feedLag;
+    private long _answeredSnapshot = -1;
+
+    private RunSession(RunSettings settings, IAnsiConsole console, TextWriter error)
+    {
+        _settings = settings;
+        _console = console;
+        _error = error;
+    }
+
+    private RolloutSpec Spec => _settings.Spec;
+
+    private bool Interactive => _console.Profile.Capabilities.Interactive && _console.Profile.Capabilities.Ansi;
+
+    public static async Task<int> RunAsync(RunSettings settings, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken)
+    {
+        using var session = new RunSession(settings, console, error);
+        return await session.RunAsync(cancellationToken);
+    }
+
+    public void Dispose() => _reconcileLock.Dispose();
+
+    /// <summary>The least samples a window needs at this speed: the spec's at speed 1, scaled down (at least 5) when time is compressed.</summary>
+    public static int EffectiveMinSamples(RolloutSpec spec, double speed) =>
+        speed <= 1 ? spec.Budgets.MinSamples : Math.Max(5, (int)Math.Ceiling(spec.Budgets.MinSamples / speed));
+
+    private async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var folder = _settings.Folder;
+        Directory.CreateDirectory(folder);
+        if (ControlFile.Find(folder).Control is { } other)
+        {
+            _error.WriteLine($"error: another 'rollout run' (process {other.ProcessId}) is using {folder}; wait for it to end, stop it with 'rollout rollback {other.Feature}', or pass another --data folder");
+            return RunExitCodes.UsageOrInput;
+        }
+
+        File.Copy(_settings.SpecFile.FullName, Path.Combine(folder, "spec.rollout.json"), overwrite: true);
+        var rollout = EmbeddedRollout.Open(folder, Spec, TimeProvider.System);
+        await using (rollout)
+        {
+            var prepared = await PrepareAsync(rollout, cancellationToken);
+            if (prepared != RunExitCodes.Completed)
+            {
+                return prepared;
+            }
+
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Logging.ClearProviders();
+            builder.Services.AddSingleton(rollout);
+            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
+            builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
+            builder.Services.AddRolloutOrchestration();
+            using var host = builder.Build();
+            await host.StartAsync(cancellationToken);
+            try
+            {
+                return await RunRolloutAsync(host, rollout, cancellationToken);
+            }
+            finally
+            {
+                ControlFile.Delete(folder);
+                await host.StopAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<int> PrepareAsync(EmbeddedRollout rollout, CancellationToken cancellationToken)
+    {
+        if (_settings.Rows is not null && await SourceSeeder.CreateTableAsync(rollout, cancellationToken))
+        {
+            Say($"created source table {rollout.Source.TableName} in {rollout.SourceDatabase.Path}");
+        }
+
+        try
+        {
+            await rollout.InitializeAsync(cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            _error.WriteLine($"error: {e.Message}");
+            if (_settings.Rows is null)
+            {
+                _error.WriteLine("hint: pass --rows N to create and seed a realistic source table");
+            }
+
+            return RunExitCodes.UsageOrInput;
+        }
+
+        var count = await rollout.Source.CountAsync(cancellationToken);
+        if (_settings.Rows is { } rows && count == 0)
+        {
+            await Commands.Embedded.WithProgressAsync(_console, "seed", async report =>
+            {
+                await SourceSeeder.SeedAsync(rollout, rows, seed: 42, done => report(100.0 * done / rows, $"{done:N0}/{rows:N0} rows"), cancellationToken);
+                return 0;
+            });
+            count = rows;
+        }
+        else if (_settings.Rows is not null)
+        {
+            Say($"the source table already holds {count:N0} rows: --rows is ignored (delete {_settings.Folder} to start over)");
+        }
+
+        if (count == 0)
+        {
+            _error.WriteLine($"error: the source table {rollout.Source.TableName} is empty: there is nothing to roll out. Pass --rows N to seed it.");
+            return RunExitCodes.UsageOrInput;
+        }
+
+        await Commands.Embedded.WithProgressAsync(_console, "backfill", report =>
+            rollout.Backfill().RunAsync(5000, r => report(r.Total == 0 ? 100 : 100.0 * r.Copied / r.Total, $"{r.Copied:N0}/{r.Total:N0} rows"), cancellationToken));
+        return RunExitCodes.Completed;
+    }
+
+    private async Task<int> RunRolloutAsync(IHost host, EmbeddedRollout rollout, CancellationToken cancellationToken)
+    {
+        var started = DateTimeOffset.UtcNow;
+        var minSamples = EffectiveMinSamples(Spec, _settings.Speed);
+        var runSpec = Spec with { Budgets = Spec.Budgets with { MinSamples = minSamples } };
+        if (minSamples != Spec.Budgets.MinSamples)
+        {
+            Say($"--speed {_settings.Speed:0.##} compresses the plan's time but not its traffic: health is judged on at least {minSamples} samples per window instead of the spec's {Spec.Budgets.MinSamples} (a rehearsal at --speed 1 uses the spec's)");
+        }
+
+        var endpoint = host.Services.GetRequiredService<RolloutSidecarEndpoint>();
+        await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, cancellationToken);
+        var control = host.Services.GetRequiredService<RolloutControl>();
+        using var gate = rollout.Gate(GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)));
+        var workload = new SyntheticWorkload(rollout, gate, _settings.RequestsPerSecond, _settings.WriteShare);
+        using var stop = new CancellationTokenSource();
+        var processor = rollout.Processor($"rollout-run:{Environment.ProcessId}");
+        var background = new[]
+        {
+            Guard("dual writes", FeedLoopAsync(rollout, processor, stop.Token)),
+            Guard("reconciliation", ReconcileLoopAsync(rollout, stop.Token)),
+            Guard("workload", workload.RunAsync(stop.Token)),
+        };
+
+        Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
+            (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
+        Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
+        try
+        {
+            await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed), cancellationToken);
+        }
+        catch (RolloutAlreadyRunningException e)
+        {
+            _error.WriteLine($"error: {e.Message}");
+            return RunExitCodes.UsageOrInput;
+        }
+
+        var end = await MonitorAsync(rollout, control, workload, cancellationToken);
+
+        await stop.CancelAsync();
+        await Task.WhenAll(background);
+        Say("draining the change feed and reconciling the stores…");
+        await processor.DrainAsync(CancellationToken.None);
+        await processor.ReleaseLeaseAsync(CancellationToken.None);
+        var (agree, check) = await FinalCheckAsync(rollout);
+        var outcome = end.Result?.Outcome ?? (end.RuntimeStatus == OrchestrationRuntimeStatus.Failed ? "failed" : end.RuntimeStatus.ToString().ToLowerInvariant());
+        var reasons = end.Result?.Reasons ?? (end.Failure is { } failure ? [failure] : []);
+        var record = new RunRecord(
+            Spec.Feature,
+            _settings.SpecFile.FullName,
+            started,
+            DateTimeOffset.UtcNow,
+            outcome,
+            reasons,
+            _settings.Speed,
+            _settings.RequestsPerSecond,
+            minSamples,
+            [.. _settings.Injections.Select(i => i.ToString())],
+            _timeline,
+            await rollout.Rollouts.ReadAsync(Spec.Feature, CancellationToken.None),
+            [.. (await rollout.Audit.ListRunsAsync(Spec.Feature, 10_000, CancellationToken.None)).Select(r => new ReconcileSummary(
+                r.Id, r.Started, r.Ended, r.Depth.ToString().ToLowerInvariant(), r.Mode.ToString().ToLowerInvariant(), r.Counts.Compared, r.Counts.Drifted, r.Counts.Repaired, r.Counts.Flagged, r.Status.ToString().ToLowerInvariant()))],
+            workload.Counters.Reads,
+            workload.Counters.Writes,
+            workload.Counters.FellBack,
+            workload.Counters.Tampered,
+            await rollout.Source.CountAsync(CancellationToken.None),
+            agree,
+            check);
+        await record.SaveAsync(_settings.Folder, CancellationToken.None);
+        var reportPath = Path.Combine(_settings.Folder, "report.html");
+        await File.WriteAllTextAsync(reportPath, ReportWriter.Html(record), CancellationToken.None);
+        PrintSummary(record, reportPath);
+        return outcome switch
+        {
+            "completed" => RunExitCodes.Completed,
+            "rolledBack" => RunExitCodes.RolledBack,
+            "halted" => RunExitCodes.Halted,
+            _ => RunExitCodes.UsageOrInput,
+        };
+    }
+
+    private async Task<RolloutSnapshot> MonitorAsync(EmbeddedRollout rollout, RolloutControl control, SyntheticWorkload workload, CancellationToken cancellationToken)
+    {
+        var interrupted = false;
+        var lastSample = DateTimeOffset.MinValue;
+        var printedHistory = 0;
+        RolloutSnapshot? snapshot = null;
+        var deadline = DateTimeOffset.MaxValue;
+
+        async Task<RolloutSnapshot> LoopAsync(Action<IRenderable>? update)
+        {
+            while (true)
+            {
+                if (cancellationToken.IsCancellationRequested && !interrupted)
+                {
+                    interrupted = true;
+                    deadline = DateTimeOffset.UtcNow.AddMinutes(1);
+                    Say("interrupted: rolling back before exiting (exposure 0, reads legacy)…");
+                    await SendQuietlyAsync(control, RolloutEvents.Rollback, "rollout run (Ctrl+C)", "interrupted by the operator", null);
+                }
+
+                snapshot = await control.GetStatusAsync(Spec.Feature, CancellationToken.None);
+                var ended = snapshot is not null && snapshot.RuntimeStatus is not (OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended);
+
+                if (DateTimeOffset.UtcNow > deadline)
+                {
+                    throw new TimeoutException("The rollout did not end within a minute of the interruption.");
+                }
+
+                var view = snapshot?.View;
+                if (view is not null)
+                {
+                    await ApplyFaultsAsync(view, workload);
+                    await HandleApprovalAsync(view, control);
+                }
+
+                var now = DateTimeOffset.UtcNow;
+                if (now - lastSample >= TimeSpan.FromSeconds(0.5))
+                {
+                    lastSample = now;
+                    await SampleAsync(rollout, view, now);
+                }
+
+                if (update is not null)
+                {
+                    update(Render(view, workload));
+                }
+                else if (view is not null)
+                {
+                    for (; printedHistory < view.History.Count && view.History.Count > 0; printedHistory++)
+                    {
+                        var h = view.History[printedHistory];
+                        _console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}"));
+                    }
+
+                    printedHistory = Math.Min(printedHistory, view.History.Count);
+                }
+
+                if (ended)
+                {
+                    return snapshot!;
+                }
+
+                await Task.Delay(Tick, CancellationToken.None);
+            }
+        }
+
+        if (Interactive && !_settings.Json)
+        {
+            RolloutSnapshot? result = null;
+            await _console.Live(new Text("starting…")).AutoClear(false).StartAsync(async context =>
+            {
+                result = await LoopAsync(renderable =>
+                {
+                    context.UpdateTarget(renderable);
+                    context.Refresh();
+                });
+            });
+            return result!;
+        }
+
+        return await LoopAsync(null);
+    }
+
+    private async Task ApplyFaultsAsync(RolloutStatusView view, SyntheticWorkload workload)
+    {
+        var live = view.Status is "baking" or "awaitingApproval" or "paused";
+        var here = live ? _settings.Injections.Where(i => i.Phase == view.Phase).ToArray() : [];
+        workload.Faults.ErrorRate = here.Where(i => i.Kind == "error-rate").Select(i => i.Value).DefaultIfEmpty(0).Max();
+        workload.Faults.AddedLatency = TimeSpan.FromMilliseconds(here.Where(i => i.Kind == "latency").Select(i => i.Value).DefaultIfEmpty(0).Max());
+        foreach (var drift in here.Where(i => i.Kind == "drift"))
+        {
+            if (_driftInjected.Add(drift.Phase))
+            {
+                var changed = await workload.InjectDriftAsync(drift.Value, CancellationToken.None);
+                Say(string.Create(CultureInfo.InvariantCulture, $"injected drift in phase {drift.Phase}: {changed:N0} target documents changed behind the pipeline"));
+            }
+        }
+    }
+
+    private async Task HandleApprovalAsync(RolloutStatusView view, RolloutControl control)
+    {
+        if (view.Status != "awaitingApproval" || view.Snapshot == _answeredSnapshot)
+        {
+            return;
+        }
+
+        if (_settings.Approve == ApproveMode.Auto)
+        {
+            _answeredSnapshot = view.Snapshot;
+            await SendQuietlyAsync(control, RolloutEvents.Approve, "rollout run (--approve auto)", null, view.Snapshot);
+            return;
+        }
+
+        if (!Interactive || Console.IsInputRedirected)
+        {
+            if (_answeredSnapshot < 0)
+            {
+                Say($"phase {view.Phase} waits for approval until {view.Waiting.Until:HH:mm:ss}: run 'rollout approve {Spec.Feature}' (or reject) in another terminal");
+                _answeredSnapshot = 0;
+            }
+
+            return;
+        }
+
+        while (Console.KeyAvailable)
+        {
+            var key = char.ToLowerInvariant(Console.ReadKey(intercept: true).KeyChar);
+            if (key is 'a' or 'r')
+            {
+                _answeredSnapshot = view.Snapshot;
+                await SendQuietlyAsync(control, key == 'a' ? RolloutEvents.Approve : RolloutEvents.Reject, Environment.UserName, "from the rollout run terminal", view.Snapshot);
+            }
+        }
+    }
+
+    private async Task SendQuietlyAsync(RolloutControl control, string command, string by, string? comment, long? snapshot)
+    {
+        try
+        {
+            var answer = await control.SendAsync(Spec.Feature, command, by, comment, snapshot, TimeSpan.FromSeconds(20), CancellationToken.None);
+            if (!answer.Accepted)
+            {
+                _notes.Add($"{command} refused: {answer.Message}");
+                _answeredSnapshot = -1;
+            }
+        }
+        catch (TimeoutException e)
+        {
+            _notes.Add(e.Message);
+        }
+    }
+
+    private async Task SampleAsync(EmbeddedRollout rollout, RolloutStatusView? view, DateTimeOffset now)
+    {
+        const double seconds = 2;
+        var window = await rollout.Telemetry.QueryWindowAsync(Spec.Feature, now.AddSeconds(-seconds), now, CancellationToken.None);
+        _timeline.Add(new TimelinePoint(
+            now,
+            view?.Phase ?? string.Empty,
+            view?.ExposurePercent ?? 0,
+            view?.Reads.ToString().ToLowerInvariant() ?? "legacy",
+            window.Legacy.Count / seconds,
+            window.Candidate.Count / seconds,
+            window.Legacy.ErrorRate,
+            window.Candidate.ErrorRate,
+            Finite(window.Legacy.Latency.Percentile(0.95)),
+            Finite(window.Candidate.Latency.Percentile(0.95)),
+            Interlocked.Read(ref _feedLag),
+            window.Drift.Rate));
+    }
+
+    private static double? Finite(double? value) => value is { } v && double.IsFinite(v) ? v : null;
+
+    private async Task FeedLoopAsync(EmbeddedRollout rollout, Core.DataPath.DualWriteProcessor processor, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var batch = await processor.RunOnceAsync(cancellationToken);
+            var current = await rollout.Source.GetCurrentVersionAsync(cancellationToken);
+            Interlocked.Exchange(ref _feedLag, Math.Max(0, current - batch.Checkpoint));
+            if (batch.Read < 5000)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reconciliation settings of the run: the spec's, with the rate limit scaled by the speed like every other
+    /// duration, and changes the pipeline has not applied yet counted as in flight rather than drift.
+    /// </summary>
+    private Core.Reconciliation.ReconcileOptions ReconcileOptions(EmbeddedRollout rollout, ReconcileDepth depth)
+    {
+        var options = rollout.ReconcileOptions(depth);
+        return options with
+        {
+            MaxRowsPerSecond = options.MaxRowsPerSecond is > 0 and var max ? (int)Math.Min(int.MaxValue, max * _settings.Speed) : options.MaxRowsPerSecond,
+            PipelineCheckpoint = EmbeddedReconciliationTrigger.PipelineCheckpoint(rollout),
+        };
+    }
+
+    private async Task ReconcileLoopAsync(EmbeddedRollout rollout, CancellationToken cancellationToken)
+    {
+        var every = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(1).Ticks, (long)(IsoDuration.Parse(Spec.Reconciliation.Every).Ticks / _settings.Speed)));
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(every, cancellationToken);
+            await _reconcileLock.WaitAsync(cancellationToken);
+            try
+            {
+                var run = await rollout.Reconciler().RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick), null, cancellationToken);
+                _reconcileRuns++;
+                _lastReconcileCompared = run.Counts.Compared;
+                _lastReconcileDrifted = run.Counts.Drifted;
+            }
+            finally
+            {
+                _reconcileLock.Release();
+            }
+        }
+    }
+
+    private async Task<(bool Agree, string Check)> FinalCheckAsync(EmbeddedRollout rollout)
+    {
+        await _reconcileLock.WaitAsync(CancellationToken.None);
+        try
+        {
+            var reconciler = rollout.Reconciler();
+            var repair = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick), null, CancellationToken.None);
+            var verify = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Deep) with { Mode = RepairMode.Report }, null, CancellationToken.None);
+            var agree = verify.Counts.Drifted == 0;
+            return (agree, string.Create(CultureInfo.InvariantCulture,
+                $"final reconciliation run {repair.Id}: {repair.Counts.Drifted} drifted, {repair.Counts.Repaired} repaired; deep check run {verify.Id}: {verify.Counts.Compared:N0} keys compared, {verify.Counts.Drifted} differ"));
+        }
+        finally
+        {
+            _reconcileLock.Release();
+        }
+    }
+
+    private async Task Guard(string what, Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or IOException)
+        {
+            _notes.Add($"{what} stopped: {e.Message}");
+        }
+    }
+
+    private IRenderable Render(RolloutStatusView? view, SyntheticWorkload workload)
+    {
+        if (view is null)
+        {
+            return new Markup("[grey]starting the rollout…[/]");
+        }
+
+        var point = _timeline.Count > 0 ? _timeline[^1] : null;
+        var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+        grid.AddRow("[bold]rollout[/]", Markup.Escape($"{view.Feature}: {view.Status}, phase {view.Phase} ({view.PhaseIndex + 1} of {view.PhaseCount}), exposure {view.ExposurePercent:0.###}%, reads {view.Reads.ToString().ToLowerInvariant()}"));
+        grid.AddRow("[bold]next[/]", Markup.Escape(Next(view)));
+        if (point is not null)
+        {
+            grid.AddRow("[bold]legacy path[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.LegacyRps:0} req/s, errors {point.LegacyErrorRate:P2}, p95 {Ms(point.LegacyP95Ms)}")));
+            grid.AddRow("[bold]new path[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.NewRps:0} req/s, errors {point.NewErrorRate:P2}, p95 {Ms(point.NewP95Ms)}")));
+            grid.AddRow("[bold]feed lag[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.FeedLag:N0} changes")));
+            grid.AddRow("[bold]drift[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.DriftRate:P3} in the window; {_reconcileRuns} reconciliations (last: {_lastReconcileDrifted:N0} of {_lastReconcileCompared:N0} keys drifted)")));
+        }
+
+        grid.AddRow("[bold]workload[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{workload.Counters.Reads:N0} reads, {workload.Counters.Writes:N0} writes, {workload.Counters.FellBack:N0} new-path writes fell back")));
+        if (view.LastVerdict is { } verdict)
+        {
+            grid.AddRow("[bold]last verdict[/]", Markup.Escape($"{verdict.Kind} ({verdict.Summary})"));
+        }
+
+        var history = new Table().Border(TableBorder.Simple).AddColumns("time", "kind", "phase", "what");
+        foreach (var h in view.History.TakeLast(8))
+        {
+            history.AddRow(Markup.Escape(h.At.ToString("HH:mm:ss.f", CultureInfo.InvariantCulture)), Markup.Escape(h.Kind), Markup.Escape(h.Phase), Markup.Escape(h.Detail));
+        }
+
+        return new Rows(new Panel(grid).Header($"rollout run (x{_settings.Speed:0.##})"), history);
+    }
+
+    private string Next(RolloutStatusView view)
+    {
+        var now = DateTimeOffset.UtcNow;
+        string In(DateTimeOffset? until) => until is { } u ? string.Create(CultureInfo.InvariantCulture, $"{u:HH:mm:ss.f} (in {Math.Max(0, (u - now).TotalSeconds):0.0} s)") : "-";
+        return view.Waiting.Kind switch
+        {
+            "bake" => $"end of bake{(view.Waiting.Extension > 0 ? $" (extension {view.Waiting.Extension})" : string.Empty)} at {In(view.Waiting.Until)}",
+            "approval" => _settings.Approve == ApproveMode.Auto
+                ? $"approving (auto) — timeout at {In(view.Waiting.Until)}"
+                : $"approval until {In(view.Waiting.Until)}: press a to approve, r to reject, or 'rollout approve {view.Feature}' elsewhere",
+            "paused" => $"paused: 'rollout resume {view.Feature}' to go on",
+            _ => view.Status,
+        };
+    }
+
+    private static string Ms(double? ms) => ms is { } v ? string.Create(CultureInfo.InvariantCulture, $"{v:0.#} ms") : "-";
+
+    private void PrintSummary(RunRecord record, string reportPath)
+    {
+        foreach (var note in _notes.Distinct())
+        {
+            Say("note: " + note);
+        }
+
+        if (_settings.Json)
+        {
+            _console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            {
+                feature = record.Feature,
+                outcome = record.Outcome,
+                reasons = record.Reasons,
+                storesAgree = record.StoresAgree,
+                storesCheck = record.StoresCheck,
+                reads = record.Reads,
+                writes = record.Writes,
+                fellBack = record.FellBack,
+                reconciliations = record.Reconciliations.Count,
+                report = Path.GetFullPath(reportPath),
+            }, RunRecord.Json));
+            return;
+        }
+
+        var color = record.Outcome switch { "completed" => "green", "rolledBack" => "yellow", _ => "red" };
+        _console.MarkupLine($"[{color} bold]{Markup.Escape(record.Outcome)}[/] after {(record.EndedAt - record.StartedAt).TotalSeconds:0} s");
+        foreach (var reason in record.Reasons)
+        {
+            _console.MarkupLine($"  reason: {Markup.Escape(reason)}");
+        }
+
+        _console.MarkupLine(Markup.Escape($"workload: {record.Reads:N0} reads, {record.Writes:N0} writes ({record.FellBack:N0} new-path writes fell back to legacy)"));
+        _console.MarkupLine(Markup.Escape($"stores: {(record.StoresAgree ? "the target equals the translated source" : "THE STORES DIFFER")}: {record.StoresCheck}"));
+        _console.MarkupLine($"report: {Markup.Escape(Path.GetFullPath(reportPath))}");
+    }
+
+    private void Say(string line)
+    {
+        if (_settings.Json)
+        {
+            _error.WriteLine(line);
+        }
+        else
+        {
+            _console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
+        }
+    }
+}
+
+/// <summary>Lets one reconciliation run at a time: the scheduled ones and the one a rollback triggers.</summary>
+internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, SemaphoreSlim gate) : IReconciliationTrigger
+{
+    public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
+    {
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            return await inner.TriggerAsync(feature, reason, cancellationToken);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+}

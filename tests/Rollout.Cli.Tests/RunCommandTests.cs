@@ -1,0 +1,141 @@
+using Microsoft.Data.Sqlite;
+using Rollout.Cli.Run;
+using Rollout.Core.Reconciliation;
+using Rollout.Core.Spec;
+using Rollout.Storage.Sqlite;
+
+namespace Rollout.Cli.Tests;
+
+/// <summary>
+/// End to end: `rollout run` on real SQLite files in a temp folder, the real Durable Task SDK worker, the real
+/// feed, reconciliation and gate. Asserts on the stores, the audit trail, the journal and the exit code.
+/// </summary>
+public sealed class RunCommandTests : IDisposable
+{
+    internal const string Spec = """
+        {
+          "feature": "e2e-orders",
+          "source": { "table": "Orders", "key": ["OrderId"] },
+          "target": { "container": "orders", "partitionKey": "/customerId" },
+          "mapping": {
+            "id": { "from": "OrderId", "convert": "string" },
+            "customerId": { "from": "CustomerId", "convert": "string" },
+            "status": { "from": "Status", "convert": "lower" },
+            "total": { "from": "TotalCents", "convert": "centsToDecimal" },
+            "shipping.city": "ShipCity"
+          },
+          "phases": [
+            { "name": "shadow", "exposure": 0, "reads": "shadow", "bake": "PT1M" },
+            { "name": "canary", "exposure": 20, "bake": "PT1M", "approval": { "timeout": "PT30M", "onTimeout": "rollback" } },
+            { "name": "full", "exposure": 100, "bake": "PT1M" }
+          ],
+          "budgets": { "evaluateEvery": "PT12S", "minSamples": 500 },
+          "reconciliation": { "every": "PT1M", "repair": "auto", "maxRowsPerSecond": 5000 }
+        }
+        """;
+
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "rollout-run-tests", Guid.NewGuid().ToString("N"));
+    private readonly string _spec = CliRunner.TempSpec(Spec);
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+            File.Delete(_spec);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task A_healthy_run_completes_with_exit_0_and_leaves_the_target_equal_to_the_translated_source()
+    {
+        var (code, output, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "2000", "--speed", "60", "--rps", "300", "--approve", "auto");
+
+        Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
+        Assert.Contains("completed after", output, StringComparison.Ordinal);
+        Assert.Contains($"report: {Path.Combine(_data, "report.html")}", output, StringComparison.Ordinal);
+        var record = (await RunRecord.LoadAsync(_data, default))!;
+        Assert.Equal("completed", record.Outcome);
+        Assert.Equal(["shadow", "canary", "full"], record.Journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
+        Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by rollout run (--approve auto) on snapshot", StringComparison.Ordinal));
+        Assert.True(record.Writes > 100 && record.Reads > 100, $"{record.Reads} reads, {record.Writes} writes");
+        Assert.True(record.Timeline.Count > 4);
+
+        // Independently of what the run said: the target holds exactly the translated source, and the audit trail has the runs.
+        var (drifted, compared, runs) = await CheckStoresAsync();
+        Assert.Equal((0L, 2000L), (drifted, compared));
+        Assert.True(runs >= 2, $"{runs} reconciliation runs audited");
+    }
+
+    [Fact]
+    public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree()
+    {
+        var (code, output, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "2000", "--speed", "60", "--rps", "300",
+            "--approve", "auto", "--inject", "error-rate=0.6@phase:canary", "--json");
+
+        Assert.True(code == 2, $"exit {code}\n{output}\n{error}");
+        Assert.Contains("\"outcome\": \"rolledBack\"", output, StringComparison.Ordinal);
+        var record = (await RunRecord.LoadAsync(_data, default))!;
+        var reason = Assert.Single(record.Reasons);
+        Assert.Contains("phase 'canary' at 20%: maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
+        Assert.True(record.FellBack > 0);
+        Assert.Contains(record.Journal, j => j.Kind == "rollback" && j.ExposurePercent == 0);
+        Assert.Contains(record.Journal, j => j.Kind == "reconcile" && j.Detail.StartsWith("reconciliation run ", StringComparison.Ordinal));
+
+        await using var rollout = Open();
+        var state = await rollout.Rollouts.GetStateAsync("e2e-orders", default);
+        Assert.Equal((0, ReadMode.Legacy), (state.Exposure.Buckets, state.Reads));
+        var (drifted, compared, _) = await CheckStoresAsync();
+        Assert.Equal((0L, 2000L), (drifted, compared));
+    }
+
+    [Theory]
+    [InlineData("--inject", "error-rate=2@canary", "error-rate must be a share between 0 (exclusive) and 1")]
+    [InlineData("--inject", "latency=300@canary", "latency must be added milliseconds or seconds")]
+    [InlineData("--inject", "drift=0.1@nowhere", "the spec has no phase 'nowhere' (its phases: shadow, canary, full)")]
+    [InlineData("--inject", "boom", "is not of the form KIND=VALUE@PHASE")]
+    [InlineData("--speed", "0.5", "--speed must be a number of at least 1")]
+    [InlineData("--approve", "maybe", "--approve 'maybe' is not known: use auto or prompt")]
+    public async Task Bad_input_is_refused_with_exit_1_naming_the_problem_and_the_fix(string option, string value, string message)
+    {
+        var (code, _, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, option, value);
+
+        Assert.Equal(1, code);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(_data));
+    }
+
+    [Fact]
+    public async Task Without_a_source_table_the_run_says_how_to_get_one()
+    {
+        var (code, _, error) = await CliRunner.RunAsync("run", _spec, "--data", _data);
+
+        Assert.Equal(1, code);
+        Assert.Contains("--rows N", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_and_commands_without_a_running_rollout_say_so()
+    {
+        var (code, _, error) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data);
+
+        Assert.Equal(1, code);
+        Assert.Contains("no rollout is running on", error, StringComparison.Ordinal);
+        Assert.Contains("rollout run <spec>", error, StringComparison.Ordinal);
+    }
+
+    private EmbeddedRollout Open() =>
+        EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(Spec).Spec!, TimeProvider.System);
+
+    private async Task<(long Drifted, long Compared, int Runs)> CheckStoresAsync()
+    {
+        await using var rollout = Open();
+        var check = await rollout.Reconciler().RunAsync(rollout.ReconcileOptions(ReconcileDepth.Deep) with { Mode = RepairMode.Report }, null, default);
+        var runs = await rollout.Audit.ListRunsAsync("e2e-orders", 1000, default);
+        return (check.Counts.Drifted, check.Counts.Compared, runs.Count - 1);
+    }
+}
