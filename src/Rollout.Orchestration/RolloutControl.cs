@@ -94,7 +94,10 @@ public sealed class RolloutControl(DurableTaskClient client)
         }
 
         var commandId = Guid.NewGuid().ToString("N");
-        await client.RaiseEventAsync(id, eventName, new OperatorCommand(commandId, command, by, comment, snapshot), cancellationToken);
+        var payload = new OperatorCommand(commandId, command, by, comment, snapshot);
+        var sentTo = (await GetStatusAsync(feature, cancellationToken))?.View?.Generation ?? 0;
+        await client.RaiseEventAsync(id, eventName, payload, cancellationToken);
+        var sentAt = DateTimeOffset.UtcNow;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout ?? TimeSpan.FromSeconds(30));
         try
@@ -102,7 +105,7 @@ public sealed class RolloutControl(DurableTaskClient client)
             while (true)
             {
                 var status = await GetStatusAsync(feature, deadline.Token);
-                if (status?.View?.LastCommand is { } answer && answer.Id == commandId)
+                if (status?.View is { } view && view.RecentCommands.Append(view.LastCommand).FirstOrDefault(a => a?.Id == commandId) is { } answer)
                 {
                     return answer;
                 }
@@ -110,6 +113,15 @@ public sealed class RolloutControl(DurableTaskClient client)
                 if (status is not null && !LiveStatuses.Contains(status.RuntimeStatus))
                 {
                     return new CommandAnswer(commandId, command, false, $"the rollout ended ({status.RuntimeStatus}) before it answered");
+                }
+
+                // An event that reaches a generation just as it continues as new can be lost with it: send it again
+                // (same id: the rollout answers a command once) when a newer generation has not answered it.
+                if (status?.View is { } current && current.Generation > sentTo && DateTimeOffset.UtcNow - sentAt > TimeSpan.FromSeconds(1))
+                {
+                    sentTo = current.Generation;
+                    sentAt = DateTimeOffset.UtcNow;
+                    await client.RaiseEventAsync(id, eventName, payload, deadline.Token);
                 }
 
                 await Task.Delay(PollInterval, deadline.Token);

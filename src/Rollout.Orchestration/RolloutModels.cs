@@ -29,6 +29,7 @@ public sealed record PhaseInput(string Name, int ExposureBuckets, ReadMode Reads
 /// <param name="MaxBakeExtensions">Extensions before the rollout halts.</param>
 /// <param name="TimeScale">How much faster than the spec this rollout runs (1 in production).</param>
 /// <param name="Carry">State carried across generations; null on the first.</param>
+/// <param name="EvaluationsPerGeneration">Health evaluations in one generation before it continues as new in the middle of a phase (keeps history small).</param>
 public sealed record RolloutInput(
     int Version,
     string Feature,
@@ -39,7 +40,8 @@ public sealed record RolloutInput(
     TimeSpan ExtendBakeBy,
     int MaxBakeExtensions,
     double TimeScale,
-    RolloutCarry? Carry = null)
+    RolloutCarry? Carry = null,
+    int EvaluationsPerGeneration = RolloutOrchestrator.EvaluationsPerGeneration)
 {
     /// <summary>Builds the input of a validated spec.</summary>
     /// <param name="spec">The spec.</param>
@@ -119,6 +121,10 @@ public sealed record RolloutStateRecord(RolloutStatus Status, int PhaseIndex, in
 /// <param name="Generation">How many times the orchestration continued as new.</param>
 /// <param name="PreviousPhaseStart">When the phase that just ended started.</param>
 /// <param name="LastCommand">The answer to the latest operator command (its sender may still be looking for it).</param>
+/// <param name="RecentCommands">The answers to the last few commands.</param>
+/// <param name="Journal">Journal entries not yet written (written by the next generation).</param>
+/// <param name="Resume">Set when a generation ended inside a phase (a long bake or wait): where to pick it up.</param>
+/// <param name="JournalSequence">The next journal sequence number.</param>
 public sealed record RolloutCarry(
     RolloutStateRecord State,
     DateTimeOffset StartedAt,
@@ -129,7 +135,17 @@ public sealed record RolloutCarry(
     TimeWindow? Baseline,
     int Generation,
     DateTimeOffset? PreviousPhaseStart = null,
-    CommandAnswer? LastCommand = null);
+    CommandAnswer? LastCommand = null,
+    IReadOnlyList<CommandAnswer>? RecentCommands = null,
+    IReadOnlyList<RolloutJournalEntry>? Journal = null,
+    ResumePoint? Resume = null,
+    long JournalSequence = 0);
+
+/// <summary>Where a phase stood when its generation continued as new in the middle of it.</summary>
+/// <param name="Waiting">What it was waiting for, until when.</param>
+/// <param name="PhaseStart">When the phase's exposure was applied.</param>
+/// <param name="NextEvaluation">When the next health evaluation is due.</param>
+public sealed record ResumePoint(WaitingFor Waiting, DateTimeOffset PhaseStart, DateTimeOffset NextEvaluation);
 
 /// <summary>A time window.</summary>
 /// <param name="From">Start (inclusive).</param>
@@ -224,9 +240,11 @@ public sealed record CommandAnswer(string Id, string Command, bool Accepted, str
 /// <param name="Waiting">What the rollout waits for.</param>
 /// <param name="Reasons">Why it rolled back or halted.</param>
 /// <param name="LastCommand">The answer to the latest operator command.</param>
-/// <param name="History">Recent history, oldest first.</param>
+/// <param name="RecentCommands">The answers to the last few commands, newest last.</param>
+/// <param name="History">Recent history, oldest first (the journal keeps all of it).</param>
 /// <param name="StartedAt">When the rollout started.</param>
 /// <param name="TimeScale">How much faster than the spec this rollout runs.</param>
+/// <param name="Generation">How many times the orchestration continued as new (at each phase, and within long phases).</param>
 public sealed record RolloutStatusView(
     string Feature,
     string Status,
@@ -240,9 +258,11 @@ public sealed record RolloutStatusView(
     WaitingFor Waiting,
     IReadOnlyList<string> Reasons,
     CommandAnswer? LastCommand,
+    IReadOnlyList<CommandAnswer> RecentCommands,
     IReadOnlyList<HistoryEntry> History,
     DateTimeOffset StartedAt,
-    double TimeScale);
+    double TimeScale,
+    int Generation = 0);
 
 /// <summary>An operator command sent to a running rollout as an external event.</summary>
 /// <param name="Id">Unique id chosen by the sender, echoed in <see cref="RolloutStatusView.LastCommand"/>.</param>

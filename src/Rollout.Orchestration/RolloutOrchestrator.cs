@@ -25,8 +25,14 @@ public sealed class RolloutOrchestrator : TaskOrchestrator<RolloutInput, Rollout
     /// <summary>The input version this build writes. Older versions are run as written; newer ones are refused.</summary>
     public const int CurrentVersion = 1;
 
-    /// <summary>How many history entries the status keeps (the journal keeps them all).</summary>
-    public const int HistoryLimit = 40;
+    /// <summary>How many history entries the status keeps (the journal keeps them all); the status must stay small (16 KB).</summary>
+    public const int HistoryLimit = 12;
+
+    /// <summary>Longest detail kept in the status (the journal keeps it whole).</summary>
+    public const int DetailLimit = 300;
+
+    /// <summary>Default of <see cref="RolloutInput.EvaluationsPerGeneration"/>.</summary>
+    public const int EvaluationsPerGeneration = 100;
 
     /// <summary>The orchestration instance id of a feature: one live rollout per feature.</summary>
     /// <param name="feature">Feature key.</param>
@@ -71,6 +77,9 @@ internal sealed class RolloutRun
     private DateTimeOffset _phaseStart;
     private DateTimeOffset _nextEvaluation;
     private CommandAnswer? _lastCommand;
+    private readonly List<CommandAnswer> _recentCommands;
+    private long _journalSequence;
+    private int _evaluations;
     private string? _reconciliation;
     private int _phasesApplied;
     private Task<OperatorCommand>? _approvalEvent;
@@ -91,6 +100,9 @@ internal sealed class RolloutRun
         _baseline = carry?.Baseline;
         _generation = carry?.Generation ?? 0;
         _lastCommand = carry?.LastCommand;
+        _recentCommands = [.. carry?.RecentCommands ?? []];
+        _journal.AddRange(carry?.Journal ?? []);
+        _journalSequence = carry?.JournalSequence ?? 0;
     }
 
     private DateTimeOffset Now => new(DateTime.SpecifyKind(_context.CurrentUtcDateTime, DateTimeKind.Utc));
@@ -102,6 +114,14 @@ internal sealed class RolloutRun
         if (_input.Carry is null)
         {
             Enqueue(_plan.Apply(_state, new RolloutEvent.Start()));
+        }
+        else if (_input.Carry.Resume is { } resume)
+        {
+            // The previous generation stopped in the middle of this phase: carry on where it was.
+            _waiting = resume.Waiting;
+            _phaseStart = resume.PhaseStart;
+            _nextEvaluation = resume.NextEvaluation;
+            _phasesApplied = 1;
         }
         else
         {
@@ -117,14 +137,11 @@ internal sealed class RolloutRun
             {
                 switch (command)
                 {
-                    case RolloutCommand.ApplyPhase apply when _phasesApplied > 0:
+                    case RolloutCommand.ApplyPhase when _phasesApplied > 0:
                         // Next phase: a fresh generation, so that history stays small and new code applies from here.
-                        await FlushJournalAsync();
-                        _context.ContinueAsNew(_input with
-                        {
-                            Version = RolloutOrchestrator.CurrentVersion,
-                            Carry = new RolloutCarry(RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1, _phaseStart, _lastCommand),
-                        });
+                        // Nothing is awaited between the decision and ContinueAsNew, so no command can arrive unseen; the
+                        // journal entries still unwritten travel with the carry.
+                        ContinueAsNew(null);
                         return null;
                     case RolloutCommand.ApplyPhase apply:
                         await ApplyPhaseAsync(apply.Phase);
@@ -159,9 +176,53 @@ internal sealed class RolloutRun
                 _waiting = new WaitingFor("paused", null);
             }
 
+            if (_evaluations >= _input.EvaluationsPerGeneration && !HasPendingCommand())
+            {
+                // A long bake or wait: continue as new in the middle of the phase, so that history stays small.
+                ContinueAsNew(new ResumePoint(_waiting, _phaseStart, _nextEvaluation));
+                return null;
+            }
+
             PublishStatus();
             await FlushJournalAsync();
             await WaitForNextEventAsync();
+        }
+    }
+
+    private void ContinueAsNew(ResumePoint? resume)
+    {
+        _context.ContinueAsNew(_input with
+        {
+            Version = RolloutOrchestrator.CurrentVersion,
+            Carry = new RolloutCarry(
+                RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1,
+                resume is null ? _phaseStart : null, _lastCommand, _recentCommands, [.. _journal], resume, _journalSequence),
+        });
+    }
+
+    private bool HasPendingCommand() => _approvalEvent is { IsCompleted: true } || _operatorEvent is { IsCompleted: true };
+
+    /// <summary>
+    /// Handles commands that arrived while an activity ran (their waiters completed meanwhile), before acting on
+    /// what the activity returned: a rollback sent during an end-of-bake evaluation wins over the next phase.
+    /// </summary>
+    private async Task HandleArrivedCommandsAsync()
+    {
+        while (HasPendingCommand())
+        {
+            OperatorCommand command;
+            if (_approvalEvent is { IsCompleted: true })
+            {
+                command = await _approvalEvent;
+                _approvalEvent = null;
+            }
+            else
+            {
+                command = await _operatorEvent!;
+                _operatorEvent = null;
+            }
+
+            Handle(command);
         }
     }
 
@@ -251,10 +312,15 @@ internal sealed class RolloutRun
         }
 
         var now = Now;
+        var status = _state.Status;
         if (_waiting.Kind == "bake" && _waiting.Until is { } bakeEnd && now >= bakeEnd)
         {
             var verdict = await EvaluateAsync(new TimeWindow(_phaseStart, now), final: true);
-            Enqueue(_plan.Apply(_state, new RolloutEvent.BakeCompleted(verdict.ToVerdict())));
+            await HandleArrivedCommandsAsync();
+            if (_state.Status == status && _commands.Count == 0)
+            {
+                Enqueue(_plan.Apply(_state, new RolloutEvent.BakeCompleted(verdict.ToVerdict())));
+            }
         }
         else if (_waiting.Kind == "approval" && _waiting.Until is { } approvalEnd && now >= approvalEnd)
         {
@@ -264,8 +330,13 @@ internal sealed class RolloutRun
         {
             var from = now - _input.HealthLookback;
             var verdict = await EvaluateAsync(new TimeWindow(from > _phaseStart ? from : _phaseStart, now), final: false);
+            _evaluations++;
             _nextEvaluation = now + _input.EvaluateEvery;
-            Enqueue(_plan.Apply(_state, new RolloutEvent.HealthEvaluated(verdict.ToVerdict())));
+            await HandleArrivedCommandsAsync();
+            if (_state.Status is not (RolloutStatus.RollingBack or RolloutStatus.Completed or RolloutStatus.RolledBack or RolloutStatus.Halted))
+            {
+                Enqueue(_plan.Apply(_state, new RolloutEvent.HealthEvaluated(verdict.ToVerdict())));
+            }
         }
     }
 
@@ -303,6 +374,11 @@ internal sealed class RolloutRun
 
     private void Handle(OperatorCommand command)
     {
+        if (_recentCommands.Exists(a => a.Id == command.Id))
+        {
+            return; // Sent again by a client that had not seen the answer yet: answered once.
+        }
+
         RolloutEvent? @event = command.Command switch
         {
             RolloutEvents.Approve => new RolloutEvent.ApprovalAnswered(true, command.By, command.Comment),
@@ -347,17 +423,30 @@ internal sealed class RolloutRun
         var detail = command.Command == RolloutEvents.Approve
             ? string.Create(CultureInfo.InvariantCulture, $"approved by {who} on snapshot {command.Snapshot}")
             : $"{command.Command} by {who}";
-        _lastCommand = new CommandAnswer(command.Id, command.Command, true, detail);
+        Answer(new CommandAnswer(command.Id, command.Command, true, detail));
         Record(command.Command is RolloutEvents.Approve or RolloutEvents.Reject ? "approval" : "command", detail);
         Enqueue(transition);
     }
 
     private void Refuse(OperatorCommand command, string reason)
     {
-        _lastCommand = new CommandAnswer(command.Id, command.Command, false, reason);
+        Answer(new CommandAnswer(command.Id, command.Command, false, Truncate(reason)));
         Log.CommandRefused(_context.CreateReplaySafeLogger<RolloutOrchestrator>(), _input.Feature, command.Command, command.By, reason);
         Record("refused", $"{command.Command} by {command.By} refused: {reason}");
     }
+
+    private void Answer(CommandAnswer answer)
+    {
+        _lastCommand = answer;
+        _recentCommands.Add(answer);
+        if (_recentCommands.Count > 5)
+        {
+            _recentCommands.RemoveAt(0);
+        }
+    }
+
+    private static string Truncate(string text) =>
+        text.Length <= RolloutOrchestrator.DetailLimit ? text : string.Concat(text.AsSpan(0, RolloutOrchestrator.DetailLimit - 1), "…");
 
     private void Enqueue(Transition transition)
     {
@@ -377,14 +466,14 @@ internal sealed class RolloutRun
 
     private void Record(string kind, string detail)
     {
-        var entry = new HistoryEntry(Now, kind, PhaseName, detail);
+        var entry = new HistoryEntry(Now, kind, PhaseName, Truncate(detail));
         _history.Add(entry);
         if (_history.Count > RolloutOrchestrator.HistoryLimit)
         {
             _history.RemoveRange(0, _history.Count - RolloutOrchestrator.HistoryLimit);
         }
 
-        _journal.Add(new RolloutJournalEntry(_input.Feature, entry.At, kind, entry.Phase, _state.Exposure.Percent, detail, _context.InstanceId));
+        _journal.Add(new RolloutJournalEntry(_input.Feature, entry.At, kind, entry.Phase, _state.Exposure.Percent, detail, _context.InstanceId, ++_journalSequence));
         Log.Transition(_context.CreateReplaySafeLogger<RolloutOrchestrator>(), _input.Feature, kind, entry.Phase, detail);
     }
 
@@ -404,9 +493,11 @@ internal sealed class RolloutRun
             _waiting,
             _state.Reasons,
             _lastCommand,
+            _recentCommands,
             _history,
             _startedAt,
-            _input.TimeScale));
+            _input.TimeScale,
+            _generation));
     }
 
     private async Task FlushJournalAsync()

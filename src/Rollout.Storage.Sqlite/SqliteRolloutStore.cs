@@ -53,8 +53,8 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
               feature TEXT NOT NULL, subject TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (feature, subject));
             CREATE TABLE IF NOT EXISTS rollout_journal (
               id INTEGER PRIMARY KEY AUTOINCREMENT, feature TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, phase TEXT NOT NULL,
-              exposure TEXT NOT NULL, detail TEXT NOT NULL, instance TEXT NOT NULL,
-              UNIQUE (feature, instance, at, kind, detail));
+              exposure TEXT NOT NULL, detail TEXT NOT NULL, instance TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0,
+              UNIQUE (feature, instance, at, kind, detail, seq));
             """);
     }
 
@@ -155,8 +155,8 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = """
-            INSERT OR IGNORE INTO rollout_journal (feature, at, kind, phase, exposure, detail, instance)
-            VALUES (@feature, @at, @kind, @phase, @exposure, @detail, @instance)
+            INSERT OR IGNORE INTO rollout_journal (feature, at, kind, phase, exposure, detail, instance, seq)
+            VALUES (@feature, @at, @kind, @phase, @exposure, @detail, @instance, @seq)
             """;
         SqliteDatabase.Parameter(command, "@feature", entry.Feature);
         SqliteDatabase.Parameter(command, "@at", entry.At.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture));
@@ -165,6 +165,7 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
         SqliteDatabase.Parameter(command, "@exposure", entry.ExposurePercent.ToString(CultureInfo.InvariantCulture));
         SqliteDatabase.Parameter(command, "@detail", entry.Detail);
         SqliteDatabase.Parameter(command, "@instance", entry.Instance);
+        SqliteDatabase.Parameter(command, "@seq", entry.Sequence);
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
@@ -173,7 +174,7 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT at, kind, phase, exposure, detail, instance FROM rollout_journal WHERE feature = @feature ORDER BY at, id";
+        command.CommandText = "SELECT at, kind, phase, exposure, detail, instance, seq FROM rollout_journal WHERE feature = @feature ORDER BY at, id";
         SqliteDatabase.Parameter(command, "@feature", feature);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var entries = new List<RolloutJournalEntry>();
@@ -186,7 +187,8 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
                 reader.GetString(2),
                 decimal.Parse(reader.GetString(3), CultureInfo.InvariantCulture),
                 reader.GetString(4),
-                reader.GetString(5)));
+                reader.GetString(5),
+                reader.GetInt64(6)));
         }
 
         return entries;

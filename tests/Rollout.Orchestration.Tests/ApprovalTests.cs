@@ -6,21 +6,22 @@ namespace Rollout.Orchestration.Tests;
 /// <summary>Human approval: an external event raced against a durable timer, on the evidence the approver saw.</summary>
 public sealed class ApprovalTests
 {
+    // Health every 0.5 s over the last 1.5 s: windows hold hundreds of samples even on a loaded machine.
     private static RolloutSpec WithApproval(TimeoutAction onTimeout, string timeout = "PT1M") => RolloutHarness.OrdersSpec(
-    [
-        new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT30S", Approval = new ApprovalSpec { Timeout = timeout, OnTimeout = onTimeout } },
-        new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT30S" },
-    ]);
+        [
+            new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT30S", Approval = new ApprovalSpec { Timeout = timeout, OnTimeout = onTimeout } },
+            new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT30S" },
+        ],
+        b => b.EvaluateEvery = "PT30S");
 
     [Fact]
     public async Task An_approval_on_the_current_snapshot_moves_on_and_the_history_says_who_and_on_what()
     {
         await using var h = await RolloutHarness.StartAsync(WithApproval(TimeoutAction.Rollback, "PT60M"));
         await h.StartRolloutAsync();
-        var waiting = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval", "waiting for approval");
+        var waiting = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval" && s.LastVerdict?.Kind == "healthy", "waiting for approval on a healthy verdict");
         Assert.Equal("approval", waiting.Waiting.Kind);
         Assert.NotNull(waiting.Waiting.Until);
-        Assert.Equal("healthy", waiting.LastVerdict!.Kind);
 
         var answer = await h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "dana", "dashboards look fine", waiting.Snapshot);
 
@@ -37,7 +38,7 @@ public sealed class ApprovalTests
     {
         await using var h = await RolloutHarness.StartAsync(WithApproval(TimeoutAction.Rollback, "PT60M"));
         await h.StartRolloutAsync();
-        var seen = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval", "waiting for approval");
+        var seen = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval" && s.LastVerdict?.Kind == "healthy", "waiting for approval on a healthy verdict");
 
         var blind = await h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "erin");
         Assert.False(blind.Accepted);
@@ -46,6 +47,7 @@ public sealed class ApprovalTests
         // The evidence changes after the approver looked: the new path starves, the verdict turns to insufficient data.
         h.Traffic.CandidateTraffic = false;
         var changed = await h.WaitForStatusAsync(s => s.LastVerdict?.Kind == "insufficientData", "a verdict of another kind");
+        Assert.True(changed.Snapshot > seen.Snapshot);
         var stale = await h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "erin", null, seen.Snapshot);
 
         Assert.False(stale.Accepted);
@@ -53,7 +55,6 @@ public sealed class ApprovalTests
         Assert.Contains("insufficientData", stale.Message, StringComparison.Ordinal);
         var status = (await h.Control.GetStatusAsync(h.Feature))!.View!;
         Assert.Equal("awaitingApproval", status.Status);
-        Assert.True(changed.Snapshot > seen.Snapshot);
 
         // Looking again and approving on what is now shown is accepted.
         var fresh = await h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "erin", null, status.Snapshot);
@@ -103,5 +104,22 @@ public sealed class ApprovalTests
 
         Assert.False(early.Accepted);
         Assert.Equal("the rollout is not waiting for an approval", early.Message);
+    }
+
+    [Fact]
+    public async Task A_rollback_sent_together_with_an_approval_is_never_lost_at_the_phase_change()
+    {
+        await using var h = await RolloutHarness.StartAsync(WithApproval(TimeoutAction.Halt, "PT60M"));
+        await h.StartRolloutAsync();
+        var waiting = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval" && s.LastVerdict?.Kind == "healthy", "waiting for approval");
+
+        var approve = h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "hana", null, waiting.Snapshot);
+        var rollback = h.Control.SendAsync(h.Feature, RolloutEvents.Rollback, "ivan", "changed my mind");
+        var answers = await Task.WhenAll(approve, rollback);
+
+        Assert.True(answers[1].Accepted, answers[1].Message);
+        var end = await h.WaitForEndAsync();
+        Assert.Equal("rolledBack", end.Result!.Outcome);
+        Assert.Contains("rolled back by ivan", Assert.Single(end.Result.Reasons), StringComparison.Ordinal);
     }
 }

@@ -193,4 +193,47 @@ public sealed class RolloutOrchestratorTests
         Assert.Equal(OrchestrationRuntimeStatus.Failed, end.RuntimeStatus);
         Assert.Contains("writes orchestration version 2; this build runs versions 1 to 1", end.Failure, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_long_phase_continues_as_new_in_the_middle_without_reapplying_or_restarting_its_bake()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        await h.Control.StartAsync(RolloutInput.FromSpec(h.Spec, RolloutHarness.TimeScale) with { EvaluationsPerGeneration = 2 });
+
+        var end = await h.WaitForEndAsync();
+
+        Assert.Equal("completed", end.Result!.Outcome);
+        Assert.True(end.View!.Generation > 3, $"generation {end.View.Generation}: expected mid-phase generations besides one per phase");
+        var changes = await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature);
+        Assert.Equal(["shadow", "canary", "full"], changes.Select(c => c.State.Phase).ToArray());
+        var journal = await h.Rollout.Rollouts.ReadAsync(h.Feature, default);
+        Assert.Equal(3, journal.Count(j => j.Kind == "verdict" && j.Detail.StartsWith("end of bake", StringComparison.Ordinal)));
+        var phases = journal.Where(j => j.Kind == "phase").Select(j => j.At).Append(journal.Single(j => j.Kind == "finish").At).ToArray();
+        for (var i = 1; i < phases.Length; i++)
+        {
+            // Each bake lasted its second, not more (a restart would double it) and not less.
+            Assert.InRange((phases[i] - phases[i - 1]).TotalSeconds, 0.95, 1.9);
+        }
+
+        Assert.Equal(journal.Count, journal.Select(j => j.Sequence).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task The_status_stays_small_however_many_commands_are_refused()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT60M" }]));
+        await h.StartRolloutAsync();
+        await h.WaitForStatusAsync(s => s.Status == "baking", "baking");
+
+        for (var i = 0; i < 30; i++)
+        {
+            Assert.False((await h.Control.SendAsync(h.Feature, RolloutEvents.Resume, new string('x', 200), new string('y', 400))).Accepted);
+        }
+
+        var view = (await h.Control.GetStatusAsync(h.Feature))!.View!;
+        var size = System.Text.Json.JsonSerializer.Serialize(view).Length * 2; // UTF-16 bytes, as the 16 KB limit counts them
+        Assert.InRange(size, 1, 16 * 1024);
+        Assert.Equal(RolloutOrchestrator.HistoryLimit, view.History.Count);
+        Assert.Equal(30, (await h.Rollout.Rollouts.ReadAsync(h.Feature, default)).Count(j => j.Kind == "refused"));
+    }
 }

@@ -8,7 +8,8 @@ namespace Rollout.Core.Plan;
 /// <param name="ExposurePercent">Exposure in force after the entry.</param>
 /// <param name="Detail">What happened, for people.</param>
 /// <param name="Instance">The orchestration instance that wrote it.</param>
-public sealed record RolloutJournalEntry(string Feature, DateTimeOffset At, string Kind, string Phase, decimal ExposurePercent, string Detail, string Instance);
+/// <param name="Sequence">Its position in the rollout (distinguishes equal entries at the same instant; a retried write keeps one).</param>
+public sealed record RolloutJournalEntry(string Feature, DateTimeOffset At, string Kind, string Phase, decimal ExposurePercent, string Detail, string Instance, long Sequence = 0);
 
 /// <summary>An append-only record of what happened during a rollout, for reports and audits.</summary>
 public interface IRolloutJournal
