@@ -46,8 +46,12 @@ public sealed record RolloutInput(
     /// <summary>Builds the input of a validated spec.</summary>
     /// <param name="spec">The spec.</param>
     /// <param name="timeScale">Divides every duration of the spec (600 turns an hour into 6 s); 1 in production.</param>
-    /// <param name="minimumInterval">The shortest health interval after scaling.</param>
-    public static RolloutInput FromSpec(RolloutSpec spec, double timeScale = 1, TimeSpan? minimumInterval = null)
+    /// <param name="minimumInterval">The shortest health interval after scaling (default 100 ms).</param>
+    /// <param name="minimumLookback">
+    /// The shortest window an evaluation during a bake looks at (default 1 s): scaled windows of a fraction of a
+    /// second hold too few requests for a stable p95.
+    /// </param>
+    public static RolloutInput FromSpec(RolloutSpec spec, double timeScale = 1, TimeSpan? minimumInterval = null, TimeSpan? minimumLookback = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (!(timeScale >= 1) || double.IsInfinity(timeScale))
@@ -64,6 +68,12 @@ public sealed record RolloutInput(
             interval = floor;
         }
 
+        var lookback = interval * 3;
+        if (lookback < (minimumLookback ?? TimeSpan.FromSeconds(1)))
+        {
+            lookback = minimumLookback ?? TimeSpan.FromSeconds(1);
+        }
+
         var phases = plan.Phases
             .Select(p => new PhaseInput(p.Name, p.Exposure.Buckets, p.Reads, Scale(p.Bake), p.ApprovalTimeout is { } t ? Scale(t) : null, p.OnApprovalTimeout, p.AllowSkipBake))
             .ToArray();
@@ -73,7 +83,7 @@ public sealed record RolloutInput(
             phases,
             HealthBudgets.From(spec.Budgets),
             interval,
-            interval * 3,
+            lookback,
             Scale(plan.ExtendBakeBy),
             plan.MaxBakeExtensions,
             timeScale);

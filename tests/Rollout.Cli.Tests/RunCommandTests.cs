@@ -128,6 +128,50 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains("rollout run <spec>", error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Another_terminal_sees_the_status_and_approves_through_the_control_endpoint()
+    {
+        var run = CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "1000", "--speed", "60", "--rps", "300", "--approve", "prompt");
+
+        var waiting = await PollAsync(async () =>
+        {
+            var (code, output, _) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data);
+            return code == 0 && output.Contains("awaitingApproval", StringComparison.Ordinal) ? output : null;
+        });
+        Assert.Contains("phase canary (2 of 3), exposure 20%, reads live", waiting, StringComparison.Ordinal);
+        var json = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data, "--json");
+        Assert.Contains("\"status\": \"awaitingApproval\"", json.Output, StringComparison.Ordinal);
+
+        var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _data, "--by", "kim");
+        Assert.Equal(1, reject.ExitCode);
+        Assert.Contains("refused: the rollout is not paused", reject.Error, StringComparison.Ordinal);
+        var approve = await CliRunner.RunAsync("approve", "e2e-orders", "--data", _data, "--by", "kim", "--comment", "looks good");
+        Assert.True(approve.ExitCode == 0, approve.Output + approve.Error);
+        Assert.Contains("approved by kim (looks good) on snapshot", approve.Output, StringComparison.Ordinal);
+
+        var (exit, output, error) = await run;
+        Assert.True(exit == 0, output + error);
+        var record = (await RunRecord.LoadAsync(_data, default))!;
+        Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by kim (looks good)", StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(_data, ControlFile.FileName)));
+    }
+
+    private static async Task<string> PollAsync(Func<Task<string?>> probe)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await probe() is { } found)
+            {
+                return found;
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new Xunit.Sdk.XunitException("timed out waiting for the rollout");
+    }
+
     private EmbeddedRollout Open() =>
         EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(Spec).Spec!, TimeProvider.System);
 

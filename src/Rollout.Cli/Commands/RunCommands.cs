@@ -87,7 +87,15 @@ internal static class RunCommands
 
             var folder = parse.GetValue(data)?.FullName ?? Path.Combine(".rollout", loaded.Feature);
             var settings = new RunSettings(parse.GetValue(spec)!, loaded, folder, parse.GetValue(rows), parse.GetValue(rps), parse.GetValue(speed), mode, injections, parse.GetValue(json));
-            return await RunSession.RunAsync(settings, console, error, ct);
+            try
+            {
+                return await RunSession.RunAsync(settings, console, error, ct);
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                error.WriteLine($"error: the embedded stores in {Path.GetFullPath(folder)} could not be used: {e.Message}. If an older version of rollout made them, move the folder aside (or pass another --data) and run again.");
+                return RunExitCodes.UsageOrInput;
+            }
         });
         return command;
     }

@@ -78,13 +78,13 @@ internal static class ReportWriter
             {E(record.StoresCheck)}: <strong>{(record.StoresAgree ? "the target equals the translated source" : "the stores differ")}</strong>.</p>
             <table><tr><th>run</th><th>started</th><th>depth</th><th>mode</th><th>compared</th><th>drifted</th><th>repaired</th><th>flagged</th><th>status</th></tr>
             """);
-        foreach (var run in runs.Where(r => r.Drifted > 0 || r.Flagged > 0).Concat(runs.Take(3)).DistinctBy(r => r.Id).OrderBy(r => r.Id))
+        foreach (var run in runs.Where(r => r.Drifted > 0 || r.Flagged > 0).Concat(runs.OrderByDescending(r => r.Id).Take(3)).DistinctBy(r => r.Id).OrderBy(r => r.Id))
         {
             html.Append(CultureInfo.InvariantCulture, $"<tr><td>{run.Id}</td><td>{E(run.Started.ToString("HH:mm:ss.f", CultureInfo.InvariantCulture))}</td><td>{E(run.Depth)}</td><td>{E(run.Mode)}</td><td>{run.Compared:N0}</td><td>{run.Drifted:N0}</td><td>{run.Repaired:N0}</td><td>{run.Flagged:N0}</td><td>{E(run.Status)}</td></tr>");
         }
 
         html.Append(CultureInfo.InvariantCulture, $"""
-            </table><p class="muted">(runs that found drift, and the first three; every run and key is in 'rollout audit')</p>
+            </table><p class="muted">(runs that found drift, and the latest three; every run and key is in 'rollout audit')</p>
             <h2>Workload</h2><p>{record.Reads:N0} reads and {record.Writes:N0} writes through the gate; {record.FellBack:N0} new-path writes fell back to the legacy path;
             {record.Tampered:N0} target documents changed behind the pipeline (injected drift); source rows at the end: {record.SourceRows:N0}.</p>
             <script type="application/json" id="run-data">{data}</script>
@@ -106,7 +106,7 @@ internal static class ReportWriter
           const W = 540, H = 200, L = 44, R = 8, T = 8, B = 22;
           const t0 = Date.parse(run.startedAt), t1 = Math.max(Date.parse(run.endedAt), t0 + 1000);
           const series = {
-            exposure: [{ cls: 'single', get: p => p.exposurePercent }],
+            exposure: [{ cls: 'single', step: true, get: p => p.exposurePercent }],
             errors: [{ cls: 'legacy', get: p => 100 * p.legacyErrorRate }, { cls: 'new', get: p => 100 * p.newErrorRate }],
             latency: [{ cls: 'legacy', get: p => p.legacyP95Ms }, { cls: 'new', get: p => p.newP95Ms }],
             lag: [{ cls: 'single', get: p => p.feedLag }],
@@ -120,7 +120,8 @@ internal static class ReportWriter
             svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
             const defs = series[svg.dataset.series];
             const values = points.flatMap(p => defs.map(d => d.get(p))).filter(v => v !== null && isFinite(v));
-            const max = Math.max(1e-9, ...values) * 1.1;
+            const top = Math.max(0, ...values);
+            const max = (top > 0 ? top : 1) * 1.1;
             const y = v => T + (H - T - B) * (1 - v / max);
             el('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }, svg);
             el('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }, svg);
@@ -133,9 +134,11 @@ internal static class ReportWriter
               el('title', {}, line).textContent = `${m.kind} ${m.phase}: ${m.detail}`;
             }
             for (const d of defs) {
-              const pts = points.map(p => [p.at, d.get(p)]).filter(([, v]) => v !== null && isFinite(v))
-                .map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`);
-              if (pts.length > 0) el('polyline', { points: pts.join(' '), class: d.cls, 'data-points': pts.length }, svg);
+              const values = points.map(p => [p.at, d.get(p)]).filter(([, v]) => v !== null && isFinite(v));
+              // Exposure changes in steps: hold each value until the next sample.
+              const shaped = d.step ? values.flatMap(([t, v], i) => i === 0 ? [[t, v]] : [[t, values[i - 1][1]], [t, v]]) : values;
+              const pts = shaped.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`);
+              if (pts.length > 0) el('polyline', { points: pts.join(' '), class: d.cls, 'data-points': values.length }, svg);
             }
           });
           document.body.setAttribute('data-charts-rendered', document.querySelectorAll('svg polyline').length);

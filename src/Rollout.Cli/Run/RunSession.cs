@@ -70,6 +70,11 @@ internal sealed class RunSession : IDisposable
 
     private async Task<int> RunAsync(CancellationToken cancellationToken)
     {
+        // SQLite calls block their thread (Microsoft.Data.Sqlite's async methods run synchronously): with the
+        // workload, the feed, reconciliation and telemetry all on the pool, a 2-core machine's default minimum
+        // starves the orchestration's gRPC stream for seconds at a time. Start with enough threads.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var folder = _settings.Folder;
         Directory.CreateDirectory(folder);
         if (ControlFile.Find(folder).Control is { } other)
@@ -185,7 +190,7 @@ internal sealed class RunSession : IDisposable
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
         try
         {
-            await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed), cancellationToken);
+            await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), cancellationToken);
         }
         catch (RolloutAlreadyRunningException e)
         {
@@ -274,7 +279,7 @@ internal sealed class RunSession : IDisposable
                 }
 
                 var now = DateTimeOffset.UtcNow;
-                if (now - lastSample >= TimeSpan.FromSeconds(0.5))
+                if (now - lastSample >= Tick)
                 {
                     lastSample = now;
                     await SampleAsync(rollout, view, now);
