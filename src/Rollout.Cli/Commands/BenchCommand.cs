@@ -13,6 +13,35 @@ internal static class BenchCommand
         command.Subcommands.Add(DualWrite(console));
         command.Subcommands.Add(Reconcile(console));
         command.Subcommands.Add(Rollback(console));
+        command.Subcommands.Add(Gate(console));
+        return command;
+    }
+
+    private static Command Gate(IAnsiConsole console)
+    {
+        var rows = new Option<int>("--rows") { Description = "Rows in the generated source.", DefaultValueFactory = _ => 10_000 };
+        var seconds = new Option<double>("--seconds") { Description = "Measurement time per method.", DefaultValueFactory = _ => 3 };
+        var command = new Command("gate", "What the gate costs a request: gated writes and reads in each mode vs the same plain SQL, side by side.") { rows, seconds };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new GateBenchOptions(parse.GetValue(rows), TimeSpan.FromSeconds(parse.GetValue(seconds)), Path.Combine(Path.GetTempPath(), $"rollout-bench-gate-{Environment.ProcessId}"));
+            if (options.Rows < 1 || options.Duration <= TimeSpan.Zero)
+            {
+                parse.InvocationConfiguration.Error.WriteLine("error: need --rows >= 1 and --seconds > 0");
+                return ExitCodes.UsageOrIo;
+            }
+
+            try
+            {
+                var results = await GateBench.RunAsync(options, line => console.WriteLine(line), ct);
+                GateBench.Print(console, options, results);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                DualWriteBench.Cleanup(options.Folder);
+            }
+        });
         return command;
     }
 
