@@ -21,9 +21,14 @@ internal static class RunCommands
         var approve = new Option<string>("--approve") { Description = "auto: approve at once on the snapshot shown; prompt: press a/r in this terminal, or use 'rollout approve' elsewhere.", DefaultValueFactory = _ => "prompt" };
         var inject = new Option<string[]>("--inject") { Description = $"Fault in one phase, repeatable: {Injection.Format}. drift changes that share of the target's documents when the phase starts.", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "Print the outcome as JSON (progress goes to stderr)." };
+        var backend = new Option<string>("--backend")
+        {
+            Description = "in-memory: the orchestration lives in this process. azure-storage: it is kept in Azure Storage (Azurite locally; connection string in Rollout__Orchestration__AzureStorageConnectionString), so a run that dies is resumed by the next 'rollout run'.",
+            DefaultValueFactory = _ => "in-memory",
+        };
         var command = new Command("run", "Take a feature through a whole rollout on the embedded default: seed, backfill, dual writes, reconciliation, the phased orchestration and a workload through the gate; then a report.")
         {
-            spec, data, workload, rows, rps, speed, approve, inject, json,
+            spec, data, workload, rows, rps, speed, approve, inject, json, backend,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -61,6 +66,21 @@ internal static class RunCommands
                 problems.Add($"--approve '{parse.GetValue(approve)}' is not known: use auto or prompt");
             }
 
+            var durable = parse.GetValue(backend) switch
+            {
+                "in-memory" => false,
+                "azure-storage" => true,
+                var other => (bool?)null,
+            };
+            if (durable is null)
+            {
+                problems.Add($"--backend '{parse.GetValue(backend)}' is not known: use in-memory or azure-storage");
+            }
+            else if (durable.Value && string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("Rollout__Orchestration__AzureStorageConnectionString")))
+            {
+                problems.Add("--backend azure-storage needs the storage connection string in the environment variable Rollout__Orchestration__AzureStorageConnectionString (for Azurite: its blob, queue and table endpoints and the development account)");
+            }
+
             var injections = new List<Injection>();
             foreach (var text in parse.GetValue(inject) ?? [])
             {
@@ -86,7 +106,7 @@ internal static class RunCommands
             }
 
             var folder = parse.GetValue(data)?.FullName ?? Path.Combine(".rollout", loaded.Feature);
-            var settings = new RunSettings(parse.GetValue(spec)!, loaded, folder, parse.GetValue(rows), parse.GetValue(rps), parse.GetValue(speed), mode, injections, parse.GetValue(json));
+            var settings = new RunSettings(parse.GetValue(spec)!, loaded, folder, parse.GetValue(rows), parse.GetValue(rps), parse.GetValue(speed), mode, injections, parse.GetValue(json), Durable: durable == true);
             try
             {
                 return await RunSession.RunAsync(settings, console, error, ct);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.DurableTask.Client;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -94,11 +95,18 @@ internal sealed class RunSession : IDisposable
             }
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Configuration.AddEnvironmentVariables();
             builder.Logging.ClearProviders();
             builder.Services.AddSingleton(rollout);
             builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
-            builder.Services.AddRolloutOrchestration();
+            builder.Services.AddRolloutOrchestration(o =>
+            {
+                // Rollout__Orchestration__* environment variables (the connection string stays off the command line).
+                builder.Configuration.GetSection(RolloutOrchestrationOptions.Section).Bind(o);
+                o.Backend = _settings.Durable ? OrchestrationBackend.AzureStorage : OrchestrationBackend.InMemory;
+                o.Port = 0;
+            });
             using var host = builder.Build();
             await host.StartAsync(cancellationToken);
             try
@@ -188,14 +196,23 @@ internal sealed class RunSession : IDisposable
         Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
             (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
-        try
+        var existing = await control.GetStatusAsync(Spec.Feature, cancellationToken);
+        if (_settings.Durable && existing is { RuntimeStatus: OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended })
         {
-            await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), cancellationToken);
+            // The durable backend kept the rollout of a run that stopped (or died): carry on with it, from where it is.
+            Say($"resuming the rollout already in flight: {existing.View?.Status} in phase {existing.View?.Phase} (started {existing.View?.StartedAt:u})");
         }
-        catch (RolloutAlreadyRunningException e)
+        else
         {
-            _error.WriteLine($"error: {e.Message}");
-            return RunExitCodes.UsageOrInput;
+            try
+            {
+                await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), cancellationToken);
+            }
+            catch (RolloutAlreadyRunningException e)
+            {
+                _error.WriteLine($"error: {e.Message}");
+                return RunExitCodes.UsageOrInput;
+            }
         }
 
         var end = await MonitorAsync(rollout, control, workload, cancellationToken);
@@ -294,7 +311,15 @@ internal sealed class RunSession : IDisposable
                     for (; printedHistory < view.History.Count && view.History.Count > 0; printedHistory++)
                     {
                         var h = view.History[printedHistory];
-                        _console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}"));
+                        var line = string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}");
+                        if (_settings.Json)
+                        {
+                            _error.WriteLine(line); // stdout carries only the JSON outcome
+                        }
+                        else
+                        {
+                            _console.WriteLine(line);
+                        }
                     }
 
                     printedHistory = Math.Min(printedHistory, view.History.Count);

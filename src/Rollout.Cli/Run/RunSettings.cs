@@ -88,4 +88,5 @@ internal sealed record RunSettings(
     ApproveMode Approve,
     IReadOnlyList<Injection> Injections,
     bool Json,
-    double WriteShare = 0.3);
+    double WriteShare = 0.3,
+    bool Durable = false);

@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Rollout.Cli.Run;
+using Rollout.Core.Spec;
+using Rollout.Orchestration.Tests;
+using Rollout.Storage.Sqlite;
+
+namespace Rollout.Cli.Tests;
+
+/// <summary>
+/// `rollout run --backend azure-storage` against Azurite: the run process is killed (SIGKILL) in the middle of a
+/// bake, and the next `rollout run` on the same data folder resumes the rollout from where it was.
+/// </summary>
+public sealed class DurableRunTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>, IDisposable
+{
+    private readonly string _data = Path.Combine(Path.GetTempPath(), "rollout-durable-run", Guid.NewGuid().ToString("N"));
+    private readonly string _spec = CliRunner.TempSpec(RunCommandTests.Spec.Replace(
+        "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT1M\", \"approval\": { \"timeout\": \"PT30M\", \"onTimeout\": \"rollback\" } }",
+        "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT20M\" }", StringComparison.Ordinal));
+
+    private readonly string _hub = "run" + Guid.NewGuid().ToString("N")[..10];
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_data, recursive: true);
+            File.Delete(_spec);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    [Fact]
+    public async Task A_run_killed_in_the_middle_of_a_bake_is_resumed_by_the_next_run_from_where_it_was()
+    {
+        Assert.Contains("PT20M", File.ReadAllText(_spec), StringComparison.Ordinal);
+        var (first, _, _) = Start();
+        var before = await PollStatusAsync(s => s.GetProperty("phase").GetString() == "canary" && s.GetProperty("status").GetString() == "baking", first);
+        var until = before.GetProperty("waiting").GetProperty("until").GetString();
+
+        first.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no rollback, leases and messages left behind
+        await first.WaitForExitAsync();
+        first.Dispose();
+        var killedAt = DateTimeOffset.UtcNow;
+
+        var (second, stdout, stderr) = Start();
+        using var secondProcess = second;
+        var during = await PollStatusAsync(s => s.GetProperty("snapshot").GetInt64() > before.GetProperty("snapshot").GetInt64(), second);
+        await second.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+
+        Assert.True(second.ExitCode == 0, $"exit {second.ExitCode}\n{await stdout}\n{await stderr}");
+        Assert.Equal("completed", JsonDocument.Parse(await stdout).RootElement.GetProperty("outcome").GetString());
+        Assert.Contains("resuming the rollout already in flight: baking in phase canary", await stderr, StringComparison.Ordinal);
+        Assert.Equal(("canary", until), (during.GetProperty("phase").GetString(), during.GetProperty("waiting").GetProperty("until").GetString()));
+        await using var rollout = EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(File.ReadAllText(_spec)).Spec!, TimeProvider.System);
+        var changes = await rollout.Rollouts.ReadStateHistoryAsync("e2e-orders");
+        Assert.Equal(["shadow", "canary", "full"], changes.Select(c => c.State.Phase).ToArray());
+        var journal = await rollout.Rollouts.ReadAsync("e2e-orders", default);
+        var canaryVerdict = journal.Single(j => j.Kind == "verdict" && j.Phase == "canary" && j.Detail.StartsWith("end of bake", StringComparison.Ordinal));
+        Assert.True(canaryVerdict.At > killedAt, "the canary's bake ended under the second run");
+        Assert.Equal("completed", (await RunRecord.LoadAsync(_data, default))!.Outcome);
+    }
+
+    private (Process Process, Task<string> Stdout, Task<string> Stderr) Start()
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[]
+        {
+            Path.Combine(AppContext.BaseDirectory, "rollout.dll"), "run", _spec, "--data", _data, "--rows", "1000", "--speed", "60", "--rps", "200",
+            "--approve", "auto", "--backend", "azure-storage", "--json",
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["Rollout__Orchestration__AzureStorageConnectionString"] = azurite.ConnectionString;
+        start.Environment["Rollout__Orchestration__TaskHub"] = _hub;
+        start.Environment["Rollout__Orchestration__RecoveryTime"] = "00:00:08";
+        var process = Process.Start(start)!;
+        return (process, process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
+    }
+
+    private async Task<JsonElement> PollStatusAsync(Func<JsonElement, bool> condition, Process run)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (run.HasExited)
+            {
+                throw new Xunit.Sdk.XunitException($"the run exited early ({run.ExitCode})");
+            }
+
+            var (code, output, _) = await CliRunner.RunAsync("status", "--data", _data, "--json");
+            if (code == 0)
+            {
+                var status = JsonDocument.Parse(output).RootElement.Clone();
+                if (condition(status))
+                {
+                    return status;
+                }
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new Xunit.Sdk.XunitException("timed out waiting for the rollout's status");
+    }
+}
