@@ -111,6 +111,13 @@ public static class RolloutOrchestrationServiceCollectionExtensions
         {
             builder.UseGrpc(address);
             builder.AddTasks(registry => registry.AddRolloutTasks());
+            builder.UseVersioning(new DurableTaskWorkerOptions.VersioningOptions
+            {
+                Version = RolloutOrchestrator.OrchestrationVersion,
+                DefaultVersion = RolloutOrchestrator.OrchestrationVersion,
+                MatchStrategy = DurableTaskWorkerOptions.VersionMatchStrategy.CurrentOrOlder,
+                FailureStrategy = DurableTaskWorkerOptions.VersionFailureStrategy.Reject,
+            });
         });
         services.AddDurableTaskClient(builder =>
         {

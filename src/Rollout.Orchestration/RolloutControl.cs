@@ -53,7 +53,7 @@ public sealed class RolloutControl(DurableTaskClient client)
         try
         {
             return await client.ScheduleNewOrchestrationInstanceAsync(
-                nameof(RolloutOrchestrator), input, new StartOrchestrationOptions(id).WithDedupeStatuses(LiveStatuses), cancellationToken);
+                nameof(RolloutOrchestrator), input, new StartOrchestrationOptions(id) { Version = RolloutOrchestrator.OrchestrationVersion }.WithDedupeStatuses(LiveStatuses), cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

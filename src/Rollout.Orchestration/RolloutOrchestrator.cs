@@ -25,6 +25,12 @@ public sealed class RolloutOrchestrator : TaskOrchestrator<RolloutInput, Rollout
     /// <summary>The input version this build writes. Older versions are run as written; newer ones are refused.</summary>
     public const int CurrentVersion = 1;
 
+    /// <summary>
+    /// The orchestration version the rollout is scheduled and continued with (Durable Task worker versioning): a worker
+    /// of an older build leaves a newer rollout alone (it stays pending for a worker that knows it) instead of failing it.
+    /// </summary>
+    public const string OrchestrationVersion = "1.0";
+
     /// <summary>How many history entries the status keeps (the journal keeps them all); the status must stay small (16 KB).</summary>
     public const int HistoryLimit = 12;
 
@@ -191,12 +197,16 @@ internal sealed class RolloutRun
 
     private void ContinueAsNew(ResumePoint? resume)
     {
-        _context.ContinueAsNew(_input with
+        _context.ContinueAsNew(new ContinueAsNewOptions
         {
-            Version = RolloutOrchestrator.CurrentVersion,
-            Carry = new RolloutCarry(
-                RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1,
-                resume is null ? _phaseStart : null, _lastCommand, _recentCommands, [.. _journal], resume, _journalSequence),
+            NewVersion = RolloutOrchestrator.OrchestrationVersion,
+            NewInput = _input with
+            {
+                Version = RolloutOrchestrator.CurrentVersion,
+                Carry = new RolloutCarry(
+                    RolloutStateRecord.From(_state), _startedAt, _snapshot, _verdictSnapshot, _lastVerdict, _history, _baseline, _generation + 1,
+                    resume is null ? _phaseStart : null, _lastCommand, _recentCommands, [.. _journal], resume, _journalSequence),
+            },
         });
     }
 

@@ -236,4 +236,20 @@ public sealed class RolloutOrchestratorTests
         Assert.Equal(RolloutOrchestrator.HistoryLimit, view.History.Count);
         Assert.Equal(30, (await h.Rollout.Rollouts.ReadAsync(h.Feature, default)).Count(j => j.Kind == "refused"));
     }
+
+    [Fact]
+    public async Task A_rollout_of_a_newer_orchestration_version_is_left_pending_by_this_worker_not_failed()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        var id = RolloutOrchestrator.InstanceIdFor(h.Feature);
+        await h.Client.ScheduleNewOrchestrationInstanceAsync(
+            nameof(RolloutOrchestrator), RolloutInput.FromSpec(h.Spec, RolloutHarness.TimeScale), new Microsoft.DurableTask.StartOrchestrationOptions(id) { Version = "2.0" });
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        var metadata = await h.Client.GetInstanceAsync(id);
+        Assert.Equal(OrchestrationRuntimeStatus.Pending, metadata!.RuntimeStatus);
+        Assert.Empty(await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature));
+        await h.Client.TerminateInstanceAsync(id);
+    }
 }
