@@ -99,6 +99,8 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("--inject", "drift=0.1@nowhere", "the spec has no phase 'nowhere' (its phases: shadow, canary, full)")]
     [InlineData("--inject", "boom", "is not of the form KIND=VALUE@PHASE")]
     [InlineData("--speed", "0.5", "--speed must be a number of at least 1")]
+    [InlineData("--writes", "1.5", "--writes must be a share between 0 and 1")]
+    [InlineData("--backend", "cosmos", "--backend 'cosmos' is not known: use in-memory or azure-storage")]
     [InlineData("--approve", "maybe", "--approve 'maybe' is not known: use auto or prompt")]
     public async Task Bad_input_is_refused_with_exit_1_naming_the_problem_and_the_fix(string option, string value, string message)
     {

@@ -16,7 +16,8 @@ internal static class RunCommands
         var data = Embedded.DataOption();
         var workload = new Option<string>("--workload") { Description = "Traffic to drive through the gate (synthetic: many subjects reading and updating rows).", DefaultValueFactory = _ => "synthetic" };
         var rows = new Option<int?>("--rows") { Description = "Create and seed the source table with N realistic rows when it is empty." };
-        var rps = new Option<int>("--rps") { Description = "Requests per second of the workload (30% writes).", DefaultValueFactory = _ => 300 };
+        var rps = new Option<int>("--rps") { Description = "Requests per second of the workload.", DefaultValueFactory = _ => 300 };
+        var writes = new Option<double>("--writes") { Description = "Share of the workload's requests that are writes (0 to 1); the rest are reads.", DefaultValueFactory = _ => 0.3 };
         var speed = new Option<double>("--speed") { Description = "Run the plan X times faster than its durations say (600: an hour in 6 s). 1 is a real-time rehearsal.", DefaultValueFactory = _ => 1 };
         var approve = new Option<string>("--approve") { Description = "auto: approve at once on the snapshot shown; prompt: press a/r in this terminal, or use 'rollout approve' elsewhere.", DefaultValueFactory = _ => "prompt" };
         var inject = new Option<string[]>("--inject") { Description = $"Fault in one phase, repeatable: {Injection.Format}. drift changes that share of the target's documents when the phase starts.", AllowMultipleArgumentsPerToken = false };
@@ -28,7 +29,7 @@ internal static class RunCommands
         };
         var command = new Command("run", "Take a feature through a whole rollout on the embedded default: seed, backfill, dual writes, reconciliation, the phased orchestration and a workload through the gate; then a report.")
         {
-            spec, data, workload, rows, rps, speed, approve, inject, json, backend,
+            spec, data, workload, rows, rps, writes, speed, approve, inject, json, backend,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -53,6 +54,11 @@ internal static class RunCommands
             if (parse.GetValue(rps) is < 1 or > 100_000)
             {
                 problems.Add("--rps must be between 1 and 100000");
+            }
+
+            if (parse.GetValue(writes) is var w && !(w is >= 0 and <= 1))
+            {
+                problems.Add("--writes must be a share between 0 and 1, for example --writes 0.3 for 30% writes");
             }
 
             if (parse.GetValue(speed) is var s && (!(s >= 1) || double.IsInfinity(s)))
@@ -106,7 +112,7 @@ internal static class RunCommands
             }
 
             var folder = parse.GetValue(data)?.FullName ?? Path.Combine(".rollout", loaded.Feature);
-            var settings = new RunSettings(parse.GetValue(spec)!, loaded, folder, parse.GetValue(rows), parse.GetValue(rps), parse.GetValue(speed), mode, injections, parse.GetValue(json), Durable: durable == true);
+            var settings = new RunSettings(parse.GetValue(spec)!, loaded, folder, parse.GetValue(rows), parse.GetValue(rps), parse.GetValue(speed), mode, injections, parse.GetValue(json), parse.GetValue(writes), durable == true);
             try
             {
                 return await RunSession.RunAsync(settings, console, error, ct);
