@@ -1,5 +1,6 @@
 using Microsoft.DurableTask;
 using Microsoft.Extensions.Logging;
+using Rollout.Core;
 using Rollout.Core.Exposure;
 using Rollout.Core.Gate;
 using Rollout.Core.Health;
@@ -11,15 +12,21 @@ namespace Rollout.Orchestration;
 /// <summary>Sets phase, exposure and read mode in one transaction and records the change.</summary>
 /// <param name="store">Exposure state store.</param>
 /// <param name="logger">Logger.</param>
-public sealed class ApplyExposureActivity(IExposureStateStore store, ILogger<ApplyExposureActivity> logger) : TaskActivity<ApplyExposureInput, long>
+/// <param name="metrics">Instruments (optional).</param>
+public sealed class ApplyExposureActivity(IExposureStateStore store, ILogger<ApplyExposureActivity> logger, RolloutMetrics? metrics = null) : TaskActivity<ApplyExposureInput, long>
 {
     /// <inheritdoc />
     public override async Task<long> RunAsync(TaskActivityContext context, ApplyExposureInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        using var activity = RolloutMetrics.Activities.StartActivity("rollout.phase.apply");
+        activity?.SetTag("rollout.feature", input.Feature);
+        activity?.SetTag("rollout.phase", input.Phase);
         var exposure = new ExposureLevel(input.ExposureBuckets);
+        activity?.SetTag("rollout.exposure", (double)exposure.Percent);
         var state = await store.SetStateAsync(input.Feature, input.Phase, exposure, input.Reads, input.Reason, CancellationToken.None);
         Log.ExposureApplied(logger, input.Feature, input.Phase, exposure.ToString(), input.Reads.ToString(), state.Generation, input.Reason);
+        metrics?.RecordPhaseChange(input.Feature, input.Phase, (double)exposure.Percent, input.Reads.ToString().ToLowerInvariant(), input.Reason.StartsWith("rollback", StringComparison.Ordinal));
         return state.Generation;
     }
 }
@@ -27,7 +34,8 @@ public sealed class ApplyExposureActivity(IExposureStateStore store, ILogger<App
 /// <summary>Reads a telemetry window and the latest drift, and returns the core's verdict.</summary>
 /// <param name="source">Health window source.</param>
 /// <param name="logger">Logger.</param>
-public sealed class EvaluateHealthActivity(IHealthWindowSource source, ILogger<EvaluateHealthActivity> logger) : TaskActivity<EvaluateHealthInput, VerdictView>
+/// <param name="metrics">Instruments (optional).</param>
+public sealed class EvaluateHealthActivity(IHealthWindowSource source, ILogger<EvaluateHealthActivity> logger, RolloutMetrics? metrics = null) : TaskActivity<EvaluateHealthInput, VerdictView>
 {
     /// <inheritdoc />
     public override async Task<VerdictView> RunAsync(TaskActivityContext context, EvaluateHealthInput input)
@@ -43,6 +51,7 @@ public sealed class EvaluateHealthActivity(IHealthWindowSource source, ILogger<E
         var verdict = HealthEvaluator.Evaluate(input.Budgets, window, input.CandidateExposed);
         var view = VerdictView.From(verdict, input.Window.To, input.Phase, input.Final);
         Log.HealthEvaluated(logger, input.Feature, input.Phase, view.Kind, view.Summary);
+        metrics?.RecordVerdict(input.Feature, input.Phase, view.Kind, input.Final);
         return view;
     }
 }

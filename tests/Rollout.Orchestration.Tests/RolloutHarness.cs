@@ -41,6 +41,8 @@ internal sealed class RolloutHarness : IAsyncDisposable
 
     public RolloutControl Control => _host.Services.GetRequiredService<RolloutControl>();
 
+    public IServiceProvider Services => _host.Services;
+
     public Microsoft.DurableTask.Client.DurableTaskClient Client => _host.Services.GetRequiredService<Microsoft.DurableTask.Client.DurableTaskClient>();
 
     public EmbeddedRollout Rollout => _host.Services.GetRequiredService<EmbeddedRollout>();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.DurableTask.Client;
 using Rollout.Core.Exposure;
 using Rollout.Core.Spec;
@@ -12,9 +13,30 @@ public sealed class RolloutOrchestratorTests
     public async Task Healthy_rollout_walks_every_phase_in_order_and_completes()
     {
         await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        var factory = h.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        var phaseChanges = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var verdicts = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Scope == factory && instrument.Name is "rollout.phase.changes" or "rollout.health.verdicts")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) =>
+        {
+            var values = tags.ToArray().ToDictionary(t => t.Key, t => t.Value);
+            (instrument.Name == "rollout.phase.changes" ? phaseChanges : verdicts).Enqueue($"{values["rollout.phase"]}:{values.GetValueOrDefault("rollout.exposure") ?? values["rollout.verdict"]}:{values.GetValueOrDefault("rollout.final")}");
+        });
+        listener.Start();
         await h.StartRolloutAsync();
 
         var end = await h.WaitForEndAsync();
+
+        // Every phase change and verdict is measured (OpenTelemetry instruments on the host's meter).
+        Assert.Equal(["shadow:0:", "canary:5:", "full:100:"], phaseChanges.ToArray());
+        Assert.Equal(["shadow:healthy:True", "canary:healthy:True", "full:healthy:True"], verdicts.Where(v => v.EndsWith(":True", StringComparison.Ordinal)).ToArray());
 
         Assert.Equal(OrchestrationRuntimeStatus.Completed, end.RuntimeStatus);
         Assert.Equal("completed", end.Result!.Outcome);

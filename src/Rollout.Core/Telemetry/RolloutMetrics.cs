@@ -22,6 +22,8 @@ public sealed class RolloutMetrics : IDisposable
     private readonly Counter<long> _reconciledKeys;
     private readonly Histogram<double> _driftRate;
     private readonly Histogram<double> _driftAge;
+    private readonly Counter<long> _phaseChanges;
+    private readonly Counter<long> _verdicts;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private meter when null).</summary>
     /// <param name="meterFactory">The host's meter factory.</param>
@@ -36,6 +38,8 @@ public sealed class RolloutMetrics : IDisposable
         _reconciledKeys = _meter.CreateCounter<long>("rollout.reconcile.keys", "{key}", "Keys compared by reconciliation, by drift kind (none for all compared).");
         _driftRate = _meter.CreateHistogram<double>("rollout.reconcile.drift_rate", "1", "Drifted keys / compared keys of each reconciliation run.");
         _driftAge = _meter.CreateHistogram<double>("rollout.reconcile.drift_age", "s", "Age of the oldest drift still unresolved after a reconciliation run.");
+        _phaseChanges = _meter.CreateCounter<long>("rollout.phase.changes", "{change}", "Exposure changes made by the rollout orchestration (phase entered, rollback), by phase and exposure.");
+        _verdicts = _meter.CreateCounter<long>("rollout.health.verdicts", "{verdict}", "Health verdicts given during rollouts, by phase and verdict.");
     }
 
     /// <summary>Activity source for traces.</summary>
@@ -110,4 +114,22 @@ public sealed class RolloutMetrics : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();
+
+    /// <summary>Records an exposure change made by the orchestration.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="phase">Phase name.</param>
+    /// <param name="exposurePercent">Exposure after the change.</param>
+    /// <param name="reads">Read mode after the change.</param>
+    /// <param name="rollback">True for a rollback.</param>
+    public void RecordPhaseChange(string feature, string phase, double exposurePercent, string reads, bool rollback) =>
+        _phaseChanges.Add(1, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.phase", phase), new("rollout.exposure", exposurePercent),
+            new("rollout.reads", reads), new("rollout.rollback", rollback));
+
+    /// <summary>Records a health verdict.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="phase">Phase name.</param>
+    /// <param name="verdict">healthy, breach or insufficientData.</param>
+    /// <param name="final">End-of-bake verdict.</param>
+    public void RecordVerdict(string feature, string phase, string verdict, bool final) =>
+        _verdicts.Add(1, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.phase", phase), new("rollout.verdict", verdict), new("rollout.final", final));
 }
