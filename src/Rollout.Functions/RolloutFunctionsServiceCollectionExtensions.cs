@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Rollout.Core.Spec;
+using Rollout.Storage.Sqlite;
+
+namespace Rollout.Functions;
+
+/// <summary>The Functions app's wiring.</summary>
+public static class RolloutFunctionsServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers the stores the activities and the audit endpoint use. Until the Azure adapters exist (Azure SQL,
+    /// Cosmos DB), the one store wired here is the embedded default for a single feature: set
+    /// <c>Rollout:SpecPath</c> to its spec and <c>Rollout:Sqlite:DataDirectory</c> to a folder (local development).
+    /// </summary>
+    /// <param name="services">Services.</param>
+    /// <param name="configuration">Configuration (the <c>Rollout:</c> section).</param>
+    public static IServiceCollection AddRolloutFunctions(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var specPath = configuration["Rollout:SpecPath"];
+        if (!string.IsNullOrWhiteSpace(specPath))
+        {
+            var loaded = RolloutSpecLoader.Load(File.ReadAllText(specPath));
+            var spec = loaded.Spec ?? throw new InvalidOperationException(
+                $"Rollout:SpecPath '{specPath}' is not a valid spec: {string.Join("; ", loaded.Problems.Select(p => $"{p.Path}: {p.Message}"))}");
+            services.AddRolloutSqlite(spec, o => configuration.GetSection(RolloutSqliteOptions.Section).Bind(o));
+        }
+
+        return services;
+    }
+}
