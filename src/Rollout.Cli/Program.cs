@@ -7,4 +7,5 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Console.Profile.Width = 240;
 }
 
-return await RolloutCli.RunAsync(args, AnsiConsole.Console, Console.Error);
+// Ctrl+C or SIGTERM cancels the command (rollout run then rolls back before exiting); a run gets 90 s to do so.
+return await RolloutCli.RunAsync(args, AnsiConsole.Console, Console.Error, processTerminationTimeout: TimeSpan.FromSeconds(90));

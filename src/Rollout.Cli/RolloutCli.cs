@@ -15,7 +15,7 @@ internal static class ExitCodes
 /// <summary>Builds the command tree and runs it; the entry point tests call in-process.</summary>
 internal static class RolloutCli
 {
-    public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter error, CancellationToken cancellationToken = default)
+    public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter error, TimeSpan? processTerminationTimeout = null, CancellationToken cancellationToken = default)
     {
         var root = new RootCommand("Rollout: move a feature from a legacy SQL store to a new document store, safely.")
         {
@@ -38,7 +38,7 @@ internal static class RolloutCli
             root.Subcommands.Add(command);
         }
 
-        var configuration = new InvocationConfiguration { Output = new AnsiConsoleTextWriter(console), Error = error };
+        var configuration = new InvocationConfiguration { Output = new AnsiConsoleTextWriter(console), Error = error, ProcessTerminationTimeout = processTerminationTimeout };
         return await root.Parse(args).InvokeAsync(configuration, cancellationToken);
     }
 }

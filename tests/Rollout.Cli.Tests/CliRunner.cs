@@ -5,7 +5,9 @@ namespace Rollout.Cli.Tests;
 /// <summary>Runs the rollout command in-process with captured output.</summary>
 internal static class CliRunner
 {
-    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args)
+    public static Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) => RunAsync(CancellationToken.None, args);
+
+    public static async Task<(int ExitCode, string Output, string Error)> RunAsync(CancellationToken cancellationToken, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
@@ -17,7 +19,7 @@ internal static class CliRunner
             Out = new AnsiConsoleOutput(output),
         });
         console.Profile.Width = 200;
-        var code = await RolloutCli.RunAsync(args, console, error);
+        var code = await RolloutCli.RunAsync(args, console, error, cancellationToken: cancellationToken);
         return (code, output.ToString(), error.ToString());
     }
 

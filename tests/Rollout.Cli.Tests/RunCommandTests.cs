@@ -98,6 +98,7 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("--inject", "latency=300@canary", "latency must be added milliseconds or seconds")]
     [InlineData("--inject", "drift=0.1@nowhere", "the spec has no phase 'nowhere' (its phases: shadow, canary, full)")]
     [InlineData("--inject", "boom", "is not of the form KIND=VALUE@PHASE")]
+    [InlineData("--inject", "error-rate=0.5@shadow", "phase 'shadow' exposes nobody (0 %)")]
     [InlineData("--speed", "0.5", "--speed must be a number of at least 1")]
     [InlineData("--writes", "1.5", "--writes must be a share between 0 and 1")]
     [InlineData("--backend", "cosmos", "--backend 'cosmos' is not known: use in-memory or azure-storage")]

@@ -189,6 +189,12 @@ public sealed class GateTests : IAsyncLifetime
         var window = await _rollout.Telemetry.QueryWindowAsync("orders-v2", _time.GetUtcNow().AddMinutes(-1), _time.GetUtcNow().AddMinutes(1));
         Assert.Equal((2, 1), (window.Drift.Compared, window.Drift.Drifted));
 
+        // A target ahead of the row read (a newer change applied between the two reads) is not compared either.
+        await _rollout.Processor("p").DrainAsync(CancellationToken.None);
+        await Target("UPDATE documents_orders SET source_version = source_version + 50 WHERE source_key = '[1]'");
+        Assert.Null((await gate.ReadAsync("user-1", new SourceKey("[1]"))).ShadowMatch);
+        await Target("UPDATE documents_orders SET source_version = source_version - 50 WHERE source_key = '[1]'");
+
         // Once the pipeline has applied the change, the same read compares, and matches.
         await _rollout.Processor("p").DrainAsync(CancellationToken.None);
         Assert.True((await gate.ReadAsync("user-1", new SourceKey("[2]"))).ShadowMatch);

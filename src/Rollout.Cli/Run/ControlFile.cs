@@ -13,7 +13,10 @@ internal sealed record ControlFile(int ProcessId, string Address, string Feature
 
     public async Task WriteAsync(string folder, CancellationToken cancellationToken)
     {
-        await File.WriteAllTextAsync(Path.Combine(folder, FileName), JsonSerializer.Serialize(this, RunRecord.Json), cancellationToken);
+        // Written aside and renamed: another terminal never reads half a file.
+        var path = Path.Combine(folder, FileName);
+        await File.WriteAllTextAsync(path + ".tmp", JsonSerializer.Serialize(this, RunRecord.Json), cancellationToken);
+        File.Move(path + ".tmp", path, overwrite: true);
     }
 
     public static void Delete(string folder)
@@ -36,23 +39,33 @@ internal sealed record ControlFile(int ProcessId, string Address, string Feature
             return (null, $"no rollout is running on {folder} (no {FileName}); start one with 'rollout run <spec>'");
         }
 
-        var control = JsonSerializer.Deserialize<ControlFile>(File.ReadAllText(path), RunRecord.Json);
-        if (control is null || !IsAlive(control.ProcessId))
+        ControlFile? control;
+        try
         {
-            return (null, $"the rollout run that wrote {path} (process {control?.ProcessId}) is no longer running; its last report is 'rollout report {control?.Feature}'");
+            control = JsonSerializer.Deserialize<ControlFile>(File.ReadAllText(path), RunRecord.Json);
+        }
+        catch (Exception e) when (e is JsonException or IOException)
+        {
+            return (null, $"{path} is unreadable ({e.Message}): the run that wrote it is gone; start a new one with 'rollout run <spec>'");
+        }
+
+        if (control is null || !IsAlive(control))
+        {
+            return (null, $"the rollout run that wrote {path} (process {control?.ProcessId}) is no longer running; start a new one with 'rollout run <spec>' (a finished run's report: 'rollout report {control?.Feature}')");
         }
 
         return (control, null);
     }
 
-    private static bool IsAlive(int processId)
+    /// <summary>The run's process is alive, and is the run (a process id reused by a later process is not).</summary>
+    private static bool IsAlive(ControlFile control)
     {
         try
         {
-            using var process = Process.GetProcessById(processId);
-            return !process.HasExited;
+            using var process = Process.GetProcessById(control.ProcessId);
+            return !process.HasExited && process.StartTime.ToUniversalTime() <= control.StartedAt.UtcDateTime.AddSeconds(1);
         }
-        catch (ArgumentException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
         {
             return false;
         }

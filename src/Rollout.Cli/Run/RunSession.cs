@@ -45,6 +45,9 @@ internal sealed class RunSession : IDisposable
     private int _reconcileRuns;
     private long _feedLag;
     private long _answeredSnapshot = -1;
+    private string? _approvalHintPhase;
+    private volatile string? _backgroundFailure;
+    private bool _backgroundRollbackSent;
 
     private RunSession(RunSettings settings, IAnsiConsole console, TextWriter error)
     {
@@ -78,11 +81,20 @@ internal sealed class RunSession : IDisposable
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var folder = _settings.Folder;
         Directory.CreateDirectory(folder);
-        if (ControlFile.Find(folder).Control is { } other)
+        FileStream folderLock;
+        try
         {
-            _error.WriteLine($"error: another 'rollout run' (process {other.ProcessId}) is using {folder}; wait for it to end, stop it with 'rollout rollback {other.Feature}', or pass another --data folder");
+            // One run per data folder, for the whole run (seeding and backfill included).
+            folderLock = new FileStream(Path.Combine(folder, "run.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            var other = ControlFile.Find(folder).Control;
+            _error.WriteLine($"error: another 'rollout run'{(other is null ? string.Empty : $" (process {other.ProcessId})")} is using {Path.GetFullPath(folder)}; wait for it to end, stop it with 'rollout rollback {Spec.Feature}', or pass another --data folder");
             return RunExitCodes.UsageOrInput;
         }
+
+        await using var heldLock = folderLock;
 
         File.Copy(_settings.SpecFile.FullName, Path.Combine(folder, "spec.rollout.json"), overwrite: true);
         var rollout = EmbeddedRollout.Open(folder, Spec, TimeProvider.System);
@@ -97,6 +109,8 @@ internal sealed class RunSession : IDisposable
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Configuration.AddEnvironmentVariables();
             builder.Logging.ClearProviders();
+            // Ctrl+C belongs to the run (it rolls back first), not to the host, which would stop the worker under it.
+            builder.Services.AddSingleton<IHostLifetime, RunHostLifetime>();
             builder.Services.AddSingleton(rollout);
             builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
@@ -215,16 +229,35 @@ internal sealed class RunSession : IDisposable
             }
         }
 
-        var end = await MonitorAsync(rollout, control, workload, cancellationToken);
+        RolloutSnapshot end;
+        try
+        {
+            end = await MonitorAsync(rollout, control, workload, cancellationToken);
+        }
+        catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException or Grpc.Core.RpcException)
+        {
+            // The run lost its rollout (no outcome): nothing may stay exposed behind it.
+            await stop.CancelAsync();
+            await Task.WhenAll(background);
+            await SafeRollbackAsync(rollout, $"rollout run ended without an outcome: {e.Message}");
+            _error.WriteLine($"error: {e.Message}; exposure set to 0 and reads to legacy in {Path.GetFullPath(_settings.Folder)}");
+            return RunExitCodes.RolledBack;
+        }
 
         await stop.CancelAsync();
         await Task.WhenAll(background);
+        if (end.Result is null)
+        {
+            // Failed or terminated: the orchestration did not finish its own rollback, so the run does it.
+            await SafeRollbackAsync(rollout, $"the rollout orchestration ended {end.RuntimeStatus}: {end.Failure}");
+        }
+
         Say("draining the change feed and reconciling the stores…");
         await processor.DrainAsync(CancellationToken.None);
         await processor.ReleaseLeaseAsync(CancellationToken.None);
         var (agree, check) = await FinalCheckAsync(rollout);
-        var outcome = end.Result?.Outcome ?? (end.RuntimeStatus == OrchestrationRuntimeStatus.Failed ? "failed" : end.RuntimeStatus.ToString().ToLowerInvariant());
-        var reasons = end.Result?.Reasons ?? (end.Failure is { } failure ? [failure] : []);
+        var outcome = end.Result?.Outcome ?? "rolledBack";
+        var reasons = end.Result?.Reasons ?? [$"the rollout orchestration ended {end.RuntimeStatus.ToString().ToLowerInvariant()}{(end.Failure is { } failure ? ": " + failure : string.Empty)}; the run set exposure 0 and reads legacy"];
         var record = new RunRecord(
             Spec.Feature,
             _settings.SpecFile.FullName,
@@ -256,15 +289,24 @@ internal sealed class RunSession : IDisposable
             "completed" => RunExitCodes.Completed,
             "rolledBack" => RunExitCodes.RolledBack,
             "halted" => RunExitCodes.Halted,
-            _ => RunExitCodes.UsageOrInput,
+            _ => RunExitCodes.RolledBack,
         };
+    }
+
+    private async Task SafeRollbackAsync(EmbeddedRollout rollout, string reason)
+    {
+        var state = await rollout.Rollouts.GetStateAsync(Spec.Feature, CancellationToken.None);
+        if (state.Exposure.Buckets > 0 || state.Reads != ReadMode.Legacy)
+        {
+            await rollout.Rollouts.SetStateAsync(Spec.Feature, state.Phase, Core.Exposure.ExposureLevel.None, ReadMode.Legacy, "rollback: " + reason, CancellationToken.None);
+        }
     }
 
     private async Task<RolloutSnapshot> MonitorAsync(EmbeddedRollout rollout, RolloutControl control, SyntheticWorkload workload, CancellationToken cancellationToken)
     {
         var interrupted = false;
         var lastSample = DateTimeOffset.MinValue;
-        var printedHistory = 0;
+        var printed = new HashSet<string>(StringComparer.Ordinal);
         RolloutSnapshot? snapshot = null;
         var deadline = DateTimeOffset.MaxValue;
 
@@ -278,6 +320,13 @@ internal sealed class RunSession : IDisposable
                     deadline = DateTimeOffset.UtcNow.AddMinutes(1);
                     Say("interrupted: rolling back before exiting (exposure 0, reads legacy)…");
                     await SendQuietlyAsync(control, RolloutEvents.Rollback, "rollout run (Ctrl+C)", "interrupted by the operator", null);
+                }
+
+                if (_backgroundFailure is { } failure && !_backgroundRollbackSent)
+                {
+                    _backgroundRollbackSent = true;
+                    Say($"{failure}: rolling back (the run can no longer keep the stores in step)");
+                    await SendQuietlyAsync(control, RolloutEvents.Rollback, "rollout run", failure, null);
                 }
 
                 snapshot = await control.GetStatusAsync(Spec.Feature, CancellationToken.None);
@@ -308,9 +357,13 @@ internal sealed class RunSession : IDisposable
                 }
                 else if (view is not null)
                 {
-                    for (; printedHistory < view.History.Count && view.History.Count > 0; printedHistory++)
+                    foreach (var h in view.History)
                     {
-                        var h = view.History[printedHistory];
+                        if (!printed.Add(string.Create(CultureInfo.InvariantCulture, $"{h.At:O}|{h.Kind}|{h.Detail}")))
+                        {
+                            continue;
+                        }
+
                         var line = string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}");
                         if (_settings.Json)
                         {
@@ -321,8 +374,6 @@ internal sealed class RunSession : IDisposable
                             _console.WriteLine(line);
                         }
                     }
-
-                    printedHistory = Math.Min(printedHistory, view.History.Count);
                 }
 
                 if (ended)
@@ -383,10 +434,10 @@ internal sealed class RunSession : IDisposable
 
         if (!Interactive || Console.IsInputRedirected)
         {
-            if (_answeredSnapshot < 0)
+            if (_approvalHintPhase != view.Phase)
             {
                 Say($"phase {view.Phase} waits for approval until {view.Waiting.Until:HH:mm:ss}: run 'rollout approve {Spec.Feature}' (or reject) in another terminal");
-                _answeredSnapshot = 0;
+                _approvalHintPhase = view.Phase;
             }
 
             return;
@@ -417,6 +468,7 @@ internal sealed class RunSession : IDisposable
         catch (TimeoutException e)
         {
             _notes.Add(e.Message);
+            _answeredSnapshot = -1; // try again on the next look
         }
     }
 
@@ -517,9 +569,10 @@ internal sealed class RunSession : IDisposable
         catch (OperationCanceledException)
         {
         }
-        catch (Exception e) when (e is InvalidOperationException or Microsoft.Data.Sqlite.SqliteException or IOException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             _notes.Add($"{what} stopped: {e.Message}");
+            _backgroundFailure ??= $"{what} stopped ({e.GetType().Name}: {e.Message})";
         }
     }
 
@@ -640,3 +693,12 @@ internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, 
         }
     }
 }
+
+/// <summary>A host lifetime that leaves Ctrl+C and SIGTERM to the run (which rolls back before stopping the host).</summary>
+internal sealed class RunHostLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+

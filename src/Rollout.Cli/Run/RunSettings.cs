@@ -40,9 +40,14 @@ internal sealed partial record Injection(string Kind, double Value, string Phase
         var kind = match.Groups["kind"].Value.ToLowerInvariant();
         var raw = match.Groups["value"].Value;
         var phase = match.Groups["phase"].Value;
-        if (!spec.Phases.Any(p => p.Name == phase))
+        if (spec.Phases.FirstOrDefault(p => p.Name == phase) is not { } target)
         {
             return (null, $"--inject '{text}': the spec has no phase '{phase}' (its phases: {string.Join(", ", spec.Phases.Select(p => p.Name))})");
+        }
+
+        if (kind is "error-rate" or "latency" && target.Exposure == 0)
+        {
+            return (null, $"--inject '{text}': {kind} acts on the new path's writes, and phase '{phase}' exposes nobody (0 %); inject it in an exposed phase, or use drift=…@{phase}");
         }
 
         switch (kind)

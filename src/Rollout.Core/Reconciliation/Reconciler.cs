@@ -525,9 +525,6 @@ public sealed class Reconciler
             return counts;
         }
 
-        var applied = pipelineCheckpoint is not null && drifts.Exists(d => d.Kind is DriftKind.Missing or DriftKind.Stale)
-            ? await pipelineCheckpoint(CancellationToken.None)
-            : null;
 
         var now = _time.GetUtcNow();
         var writes = new List<TargetWrite>();
@@ -537,9 +534,18 @@ public sealed class Reconciler
         foreach (var original in drifts)
         {
             var drift = original;
-            if (drift.Kind is DriftKind.Missing or DriftKind.Stale && drift.Source?.Version > applied)
+            if (pipelineCheckpoint is not null && drift.Kind is DriftKind.Missing or DriftKind.Stale && drift.Source is { } pending)
             {
-                continue; // In flight: committed after the pipeline's checkpoint, which will apply it.
+                // In flight or drift? The checkpoint is read before the target is read again: a change the pipeline
+                // applied after the segment's target read shows in the target now; one it has not applied yet is
+                // beyond the checkpoint. Only a change at or below the checkpoint that the target lacks is drift.
+                var applied = await pipelineCheckpoint(CancellationToken.None) ?? 0;
+                fetched++;
+                var current = await _target.GetAsync(drift.Key, CancellationToken.None);
+                if ((current is not null && current.SourceVersion >= pending.Version) || pending.Version > applied)
+                {
+                    continue;
+                }
             }
 
             var document = drift.Source?.Document;
