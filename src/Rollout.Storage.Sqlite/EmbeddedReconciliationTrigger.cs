@@ -5,8 +5,8 @@ namespace Rollout.Storage.Sqlite;
 
 /// <summary>
 /// Runs a quick reconciliation of the embedded stores at once (with the spec's repair mode and rate limit), as
-/// a rollback asks: the run is audited like any other, and its drift goes to the telemetry. Changes the
-/// dual-write pipeline has not applied yet are in flight, not drift.
+/// a rollback asks: the run is audited like any other, and its drift goes to the telemetry. After a rollback every
+/// difference is repaired, changes still in flight included (the version guard makes that harmless).
 /// </summary>
 /// <param name="rollout">The embedded rollout.</param>
 /// <param name="options">Reconciliation settings; the spec's quick settings when null.</param>
@@ -21,7 +21,7 @@ public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, Recon
             throw new ArgumentException($"This store holds feature '{rollout.Spec.Feature}', not '{feature}'.", nameof(feature));
         }
 
-        var run = await rollout.Reconciler().RunAsync(options ?? rollout.ReconcileOptions(ReconcileDepth.Quick) with { PipelineCheckpoint = PipelineCheckpoint(rollout) }, null, cancellationToken);
+        var run = await rollout.Reconciler().RunAsync(options ?? rollout.ReconcileOptions(ReconcileDepth.Quick), null, cancellationToken);
         var c = run.Counts;
         var summary = string.Create(CultureInfo.InvariantCulture,
             $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");

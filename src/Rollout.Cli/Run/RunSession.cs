@@ -112,7 +112,7 @@ internal sealed class RunSession : IDisposable
             // Ctrl+C belongs to the run (it rolls back first), not to the host, which would stop the worker under it.
             builder.Services.AddSingleton<IHostLifetime, RunHostLifetime>();
             builder.Services.AddSingleton(rollout);
-            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
+            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick) with { PipelineCheckpoint = null }), _reconcileLock));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
             builder.Services.AddRolloutOrchestration(o =>
             {
