@@ -166,6 +166,15 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
         {
             await _app.StopAsync(cancellationToken);
         }
+
+        if (Service is { } service)
+        {
+            // Release the partition leases at once (forced: nothing in flight is awaited), so that another host
+            // takes the rollouts over now rather than after RecoveryTime. A host that dies cannot do this; then
+            // RecoveryTime applies.
+            await service.StopAsync(isForced: true);
+            Service = null;
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -6,12 +6,13 @@ namespace Rollout.Orchestration.Tests;
 
 /// <summary>
 /// The durable backend: the Durable Task sidecar over the Azure Storage backend (as Durable Functions uses in
-/// Azure) against Azurite. A host that dies in the middle of a bake is replaced by a new one, which carries on.
+/// Azure) against Azurite. A host stopped in the middle of a bake (nothing drained) is replaced by a new one, which
+/// carries on. The same with a real process kill (SIGKILL) is DurableRunTests in the CLI tests.
 /// </summary>
 public sealed class DurableBackendTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>
 {
     [Fact]
-    public async Task A_host_killed_in_the_middle_of_a_bake_is_resumed_by_a_new_host_from_where_it_was()
+    public async Task A_host_stopped_in_the_middle_of_a_bake_is_resumed_by_a_new_host_from_where_it_was()
     {
         var spec = RolloutHarness.OrdersSpec(
             [
