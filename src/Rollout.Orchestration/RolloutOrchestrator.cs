@@ -143,6 +143,32 @@ internal sealed class RolloutRun
             {
                 switch (command)
                 {
+                    case RolloutCommand.ApplyPhase when _phasesApplied > 0 && HasPendingCommand():
+                        // Commands that arrived together with the one that moved the rollout here come first: a
+                        // rollback sent with an approval wins over the next phase.
+                        _commands.Enqueue(command);
+                        await HandleArrivedCommandsAsync();
+                        if (_state.Status is RolloutStatus.RollingBack or RolloutStatus.Completed or RolloutStatus.RolledBack or RolloutStatus.Halted)
+                        {
+                            var rest = _commands.Where(c => c is not (RolloutCommand.ApplyPhase or RolloutCommand.Bake)).ToArray();
+                            _commands.Clear();
+                            foreach (var c in rest)
+                            {
+                                _commands.Enqueue(c);
+                            }
+                        }
+                        else
+                        {
+                            // Keep the phase entry first.
+                            var rest = _commands.ToArray();
+                            _commands.Clear();
+                            foreach (var c in rest.Where(c => c is RolloutCommand.ApplyPhase).Concat(rest.Where(c => c is not RolloutCommand.ApplyPhase)))
+                            {
+                                _commands.Enqueue(c);
+                            }
+                        }
+
+                        break;
                     case RolloutCommand.ApplyPhase when _phasesApplied > 0:
                         // Next phase: a fresh generation, so that history stays small and new code applies from here.
                         // Nothing is awaited between the decision and ContinueAsNew, so no command can arrive unseen; the
@@ -197,6 +223,10 @@ internal sealed class RolloutRun
 
     private void ContinueAsNew(ResumePoint? resume)
     {
+        // An event that arrives in the same batch after this point goes to a waiter still open here, not to the next
+        // generation (the SDK forwards only events nobody waits for): forward whatever such a waiter receives.
+        ForwardLateEvent(_approvalEvent, RolloutEvents.Approval);
+        ForwardLateEvent(_operatorEvent, RolloutEvents.Operator);
         _context.ContinueAsNew(new ContinueAsNewOptions
         {
             NewVersion = RolloutOrchestrator.OrchestrationVersion,
@@ -208,6 +238,22 @@ internal sealed class RolloutRun
                     resume is null ? _phaseStart : null, _lastCommand, _recentCommands, [.. _journal], resume, _journalSequence),
             },
         });
+    }
+
+    private void ForwardLateEvent(Task<OperatorCommand>? waiter, string eventName)
+    {
+        if (waiter is null || waiter.IsCompleted)
+        {
+            return;
+        }
+
+        _ = ForwardAsync(waiter, eventName);
+    }
+
+    private async Task ForwardAsync(Task<OperatorCommand> waiter, string eventName)
+    {
+        var command = await waiter;
+        _context.SendEvent(_context.InstanceId, eventName, command);
     }
 
     private bool HasPendingCommand() => _approvalEvent is { IsCompleted: true } || _operatorEvent is { IsCompleted: true };
@@ -468,6 +514,17 @@ internal sealed class RolloutRun
         }
 
         _state = transition.State;
+        if (_commands.Count > 0 && transition.Commands.Any(c => c is RolloutCommand.RollBack or RolloutCommand.Finish))
+        {
+            // A rollback (or the end) decided while a phase change was still queued wins: the phase is not entered.
+            var keep = _commands.Where(c => c is not (RolloutCommand.ApplyPhase or RolloutCommand.Bake or RolloutCommand.EndBakeNow or RolloutCommand.AwaitApproval)).ToArray();
+            _commands.Clear();
+            foreach (var command in keep)
+            {
+                _commands.Enqueue(command);
+            }
+        }
+
         foreach (var command in transition.Commands)
         {
             _commands.Enqueue(command);

@@ -113,11 +113,13 @@ public sealed class ApprovalTests
         await h.StartRolloutAsync();
         var waiting = await h.WaitForStatusAsync(s => s.Status == "awaitingApproval" && s.LastVerdict?.Kind == "healthy", "waiting for approval");
 
-        var approve = h.Control.SendAsync(h.Feature, RolloutEvents.Approve, "hana", null, waiting.Snapshot);
-        var rollback = h.Control.SendAsync(h.Feature, RolloutEvents.Rollback, "ivan", "changed my mind");
-        var answers = await Task.WhenAll(approve, rollback);
+        // Raised back to back, so that both land in the orchestration's same batch: the approval moves the rollout to
+        // the next phase (a new generation), and the rollback arrives while the old generation still waits for it.
+        var id = RolloutOrchestrator.InstanceIdFor(h.Feature);
+        await h.Client.RaiseEventAsync(id, RolloutEvents.Approval, new OperatorCommand("a1", RolloutEvents.Approve, "hana", null, waiting.Snapshot));
+        await h.Client.RaiseEventAsync(id, RolloutEvents.Operator, new OperatorCommand("r1", RolloutEvents.Rollback, "ivan", "changed my mind"));
 
-        Assert.True(answers[1].Accepted, answers[1].Message);
+        await h.WaitForStatusAsync(s => s.Status is "rolledBack" or "completed" or "halted", "the end", TimeSpan.FromSeconds(30));
         var end = await h.WaitForEndAsync();
         Assert.Equal("rolledBack", end.Result!.Outcome);
         Assert.Contains("rolled back by ivan", Assert.Single(end.Result.Reasons), StringComparison.Ordinal);

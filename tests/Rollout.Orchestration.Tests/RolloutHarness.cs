@@ -146,7 +146,8 @@ internal sealed class RolloutHarness : IAsyncDisposable
             await Task.Delay(25);
         }
 
-        throw new Xunit.Sdk.XunitException($"Timed out waiting for: {what}. Last status: {last?.Status} in {last?.Phase}; history: {History(last)}");
+        var journal = await Rollout.Rollouts.ReadAsync(Feature, default);
+        throw new Xunit.Sdk.XunitException($"Timed out waiting for: {what}. Last status: {last?.Status} in {last?.Phase} (generation {last?.Generation}); history: {History(last)}; journal: {string.Join(" | ", journal.Take(25).Select(j => $"{j.Sequence}:{j.Kind}@{j.Phase}: {j.Detail}"))}");
     }
 
     public static string History(RolloutStatusView? view) =>
