@@ -258,32 +258,24 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var lower = afterValue is null ? "1 = 1" : $"{key} > @after";
         var upper = toValue is null ? "1 = 1" : $"{key} <= @to";
 
-        long? end;
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"SELECT {key} FROM {_table} s WHERE {lower} AND {upper} ORDER BY {key} LIMIT 1 OFFSET @skip";
-            SqliteDatabase.Parameter(command, "@after", afterValue);
-            SqliteDatabase.Parameter(command, "@to", toValue);
-            SqliteDatabase.Parameter(command, "@skip", size - 1);
-            end = await command.ExecuteScalarAsync(cancellationToken) is long e ? e : null;
-        }
-
-        var isFinal = end is null || end == toValue;
-        var bound = end ?? toValue;
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"""
-                SELECT COUNT(*), COALESCE(SUM({QuickDigest.Sql(key, "COALESCE(c.version, 0)")}), 0), MAX({key})
-                FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-                WHERE {lower} AND {(bound is null ? "1 = 1" : $"{key} <= @bound")}
-                """;
-            SqliteDatabase.Parameter(command, "@after", afterValue);
-            SqliteDatabase.Parameter(command, "@bound", bound);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            reader.Read();
-            var last = reader.IsDBNull(2) ? null : SourceKey.From([reader.GetInt64(2)]);
-            return new SegmentDigest(last, isFinal, reader.GetInt64(0), reader.GetInt64(1));
-        }
+        // One pass: the first @size keys of the range in key order, their count, digest sum and last key.
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT COUNT(*), COALESCE(SUM(h * h % {QuickDigest.Modulus}), 0), MAX(k)
+            FROM (SELECT {key} AS k, {QuickDigest.HashSql(key, "COALESCE(c.version, 0)")} AS h
+                  FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+                  WHERE {lower} AND {upper} ORDER BY {key} LIMIT @size)
+            """;
+        SqliteDatabase.Parameter(command, "@after", afterValue);
+        SqliteDatabase.Parameter(command, "@to", toValue);
+        SqliteDatabase.Parameter(command, "@size", size);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        reader.Read();
+        var count = reader.GetInt64(0);
+        long? last = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+        // Fewer keys than asked for, or the range's upper bound reached: no key of the range follows.
+        var isFinal = count < size || (toValue is not null && last == toValue);
+        return new SegmentDigest(last is { } l ? SourceKey.From([l]) : null, isFinal, count, reader.GetInt64(1));
     }
 
     private string AfterKey(SqliteCommand command, SourceKey? afterKey)

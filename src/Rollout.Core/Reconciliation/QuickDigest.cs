@@ -30,7 +30,13 @@ public static class QuickDigest
     /// <param name="version">SQL expression of the version.</param>
     public static string Sql(string key, string version)
     {
-        var h = $"(((({key} % {Modulus}) + {Modulus}) % {Modulus} * {Multiplier} + ({version} % {Modulus})) % {Modulus})";
+        var h = HashSql(key, version);
         return $"({h} * {h} % {Modulus})";
     }
+
+    /// <summary>The inner value <c>h</c> (before squaring) as a SQL expression, for queries that square it once per row.</summary>
+    /// <param name="key">SQL expression of the integer key.</param>
+    /// <param name="version">SQL expression of the version.</param>
+    public static string HashSql(string key, string version) =>
+        $"(((({key} % {Modulus}) + {Modulus}) % {Modulus} * {Multiplier} + ({version} % {Modulus})) % {Modulus})";
 }

@@ -46,6 +46,26 @@ public sealed class ReconcilerPropertyTests
     public Property Quick_reconciliation_finds_exactly_the_injected_drift_it_can_see_and_converges(byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt) =>
         Check(ReconcileDepth.Quick, size, drifts, segment, leaf, crashAt);
 
+    [Property(MaxTest = 1000)]
+    public Property Report_mode_finds_the_same_drift_after_a_crash_and_writes_nothing(bool deep, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
+    {
+        var depth = deep ? ReconcileDepth.Deep : ReconcileDepth.Quick;
+        var (source, target) = Build(size % 40, drifts, out var expected);
+        if (depth == ReconcileDepth.Quick)
+        {
+            expected = expected.Where(e => e.Value is not (DriftKind.Divergent or DriftKind.Untranslatable) || e.Key.Tampered)
+                .ToDictionary(e => e.Key, e => e.Value);
+        }
+
+        var before = Snapshot(target);
+        var wanted = expected.ToDictionary(e => InMemorySource.Key(e.Key.Id).Text, e => e.Value);
+        // Report mode records the keys found with the resume point: a crash loses neither keys nor counts.
+        var run = RunAsync(source, target, depth, 1 + (segment % 12), 1 + (leaf % 6), 1 + (crashAt % 7), RepairMode.Report).GetAwaiter().GetResult();
+        var found = run.Keys.ToDictionary(k => k.Key.Text, k => k.Kind);
+        return (SameSet(found, wanted) && run.Run.Counts.Drifted == wanted.Count && run.Keys.All(k => k.Action is RepairAction.Report or RepairAction.Flag) && run.Run.Counts.Repaired == 0 && Snapshot(target) == before)
+            .Label($"depth {depth}: found [{Show(found)}], wanted [{Show(wanted)}], counted {run.Run.Counts.Drifted}");
+    }
+
     [Fact]
     public async Task Deep_mode_reads_target_rows_in_proportion_to_drift_not_table_size()
     {
@@ -58,6 +78,23 @@ public sealed class ReconcilerPropertyTests
         Assert.Equal(2000, clean.Run.Counts.Compared);
         Assert.Equal(1, drifted.Run.Counts.Divergent);
         Assert.InRange(drifted.Run.Counts.TargetRowsRead, 1, 16);
+    }
+
+    [Fact]
+    public async Task Quick_mode_bisects_a_differing_segment_and_reads_entries_in_proportion_to_drift_not_segment_size()
+    {
+        var (source, target) = Build(2000, []);
+        var clean = await RunAsync(source, target, ReconcileDepth.Quick, 500, 16, null);
+        var (source2, target2) = Build(2000, [(Injected.Stale, 7), (Injected.Extra, 200), (Injected.Missing, 255)]);
+        var drifted = await RunAsync(source2, target2, ReconcileDepth.Quick, 500, 16, null);
+
+        Assert.Equal(0, clean.Run.Counts.TargetRowsRead);
+        Assert.Equal(2000, clean.Run.Counts.Compared);
+        Assert.Equal(1, drifted.Run.Counts.Stale);
+        Assert.Equal(1, drifted.Run.Counts.Extra);
+        Assert.Equal(1, drifted.Run.Counts.Missing);
+        // Three leaves of at most 16 source keys each (plus the extra key), not three segments of 500.
+        Assert.InRange(drifted.Run.Counts.TargetRowsRead, 3, 3 * 17);
     }
 
     [Fact]
@@ -123,7 +160,7 @@ public sealed class ReconcilerPropertyTests
     }
 
     private static async Task<(ReconcileRun Run, IReadOnlyList<AuditedKey> Keys)> RunAsync(
-        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments)
+        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments, RepairMode mode = RepairMode.Auto)
     {
         var audit = new InMemoryAudit();
         var segments = 0;
@@ -134,7 +171,7 @@ public sealed class ReconcilerPropertyTests
                 throw new InvalidOperationException("simulated crash");
             }
         });
-        var options = new ReconcileOptions { Depth = depth, Mode = RepairMode.Auto, SegmentSize = segment, LeafSize = leaf };
+        var options = new ReconcileOptions { Depth = depth, Mode = mode, SegmentSize = segment, LeafSize = leaf };
         ReconcileRun run;
         try
         {
