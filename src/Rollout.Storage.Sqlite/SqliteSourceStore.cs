@@ -227,6 +227,23 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             """;
         SqliteDatabase.Parameter(command, "@n", max);
         var entries = new List<SourceEntry>(Math.Min(max, 65_536));
+        using var lean = LeanStatement.TryPrepare(command);
+        if (lean is not null)
+        {
+            while (lean.Read())
+            {
+                var values = new object?[_keys.Length];
+                for (var i = 0; i < values.Length; i++)
+                {
+                    values[i] = lean.GetValue(i);
+                }
+
+                entries.Add(new SourceEntry(SourceKey.From(values), lean.GetInt64(_keys.Length)));
+            }
+
+            return entries;
+        }
+
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (reader.Read())
         {
@@ -319,6 +336,11 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
 
     private async Task<IReadOnlyList<SnapshotRow>> ReadSnapshotRowsAsync(SqliteCommand command, CancellationToken cancellationToken)
     {
+        if (TryReadSnapshotRowsLean(command, cancellationToken) is { } lean)
+        {
+            return lean;
+        }
+
         var rows = new List<SnapshotRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (reader.Read())
@@ -328,6 +350,37 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             // The key columns come first: build the key from the values already read.
             var key = SourceKey.From(_keys.Length == 1 ? [row.Values[0]] : row.Values.Take(_keys.Length).ToArray());
             rows.Add(new SnapshotRow(key, reader.GetInt64(_columns.Length), row));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// The same rows as <see cref="ReadSnapshotRowsAsync"/> through <see cref="LeanStatement"/> (most of the cost of reading
+    /// a snapshot is per value: every source row in deep reconciliation and backfill); null when it cannot bind the parameters.
+    /// </summary>
+    private List<SnapshotRow>? TryReadSnapshotRowsLean(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        using var statement = LeanStatement.TryPrepare(command);
+        if (statement is null)
+        {
+            return null;
+        }
+
+        var rows = new List<SnapshotRow>();
+        var k = _keys.Length;
+        while (statement.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var values = new object?[_columns.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = statement.GetValue(i);
+            }
+
+            // The key columns come first: build the key from the values already read.
+            var key = SourceKey.From(k == 1 ? [values[0]] : values.Take(k).ToArray());
+            rows.Add(new SnapshotRow(key, statement.GetInt64(_columns.Length), new SourceRow(_schema, values)));
         }
 
         return rows;

@@ -53,6 +53,32 @@ public sealed class ReconciliationTests
     }
 
     [Fact]
+    public async Task Deep_mode_with_dense_drift_on_real_files_finds_every_drifted_key_and_keeps_the_target_hash()
+    {
+        await using var p = await SyncedPipelineAsync(rows: 200);
+        // Every 5th key drifts (20%): content changed outside the pipeline's mapping, stale, or missing.
+        await p.ExecuteTargetAsync("UPDATE documents_orders SET hash = '00000000000000000000000000000001', digest = (digest + 1) % 2147483648, etag = etag + 1, pipeline_etag = etag + 1 WHERE CAST(id AS INTEGER) % 15 = 5");
+        await p.ExecuteTargetAsync("DELETE FROM documents_orders WHERE CAST(id AS INTEGER) % 15 = 10");
+        for (var i = 15; i <= 200; i += 15)
+        {
+            await p.UpsertAsync(i, 1, 1, "changed");
+        }
+
+        var run = await p.Reconciler().RunAsync(new ReconcileOptions { Depth = ReconcileDepth.Deep, Mode = RepairMode.Report, SegmentSize = 50, LeafSize = 2 }, null, CancellationToken.None);
+        var keys = await p.Audit.ListKeysAsync(run.Id, CancellationToken.None);
+
+        Assert.Equal(14, run.Counts.Divergent);
+        Assert.Equal(13, run.Counts.Missing);
+        Assert.Equal(13, run.Counts.Stale);
+        Assert.Equal(40, keys.Count);
+        Assert.All(keys, k => Assert.Equal(0, long.Parse(k.Key.Text.Trim('[', ']'), System.Globalization.CultureInfo.InvariantCulture) % 5));
+        Assert.All(keys.Where(k => k.Kind == DriftKind.Divergent), k => Assert.Equal("00000000000000000000000000000001", k.BeforeHash?.ToString()));
+        Assert.Equal(200, run.Counts.Compared);
+        // Segments after the first are compared in one pass each: at most every entry, read once.
+        Assert.InRange(run.Counts.TargetRowsRead, 150, 200);
+    }
+
+    [Fact]
     public async Task Report_mode_records_drift_and_changes_nothing()
     {
         await using var p = await SyncedPipelineAsync(rows: 30);

@@ -37,6 +37,17 @@ public sealed record SegmentDigest(SourceKey? Last, bool IsFinal, long Count, lo
 /// <param name="Tampered">Documents whose write marker moved since the pipeline wrote them.</param>
 public readonly record struct RangeDigest(long Count, long Sum, long Tampered);
 
+/// <summary>The row digest (<see cref="RowDigest"/>) a live target document of a key must have to match its source row.</summary>
+/// <param name="Sort">The key's sort key (<see cref="SourceKey.Sort"/>).</param>
+/// <param name="Digest">Row digest of the source row's version and translated content hash.</param>
+public readonly record struct ExpectedDigest(byte[] Sort, long Digest);
+
+/// <summary>What a target range holds beyond the expected row digests.</summary>
+/// <param name="Matched">For each expected digest, whether a live document with that key, digest and an unmoved write marker exists.</param>
+/// <param name="Entries">Every other entry of the range (with content hashes), in key order.</param>
+/// <param name="Read">Entries the store read one by one to decide (all of the range's).</param>
+public sealed record UnmatchedEntries(bool[] Matched, IReadOnlyList<TargetEntry> Entries, long Read);
+
 /// <summary>The target side of a reconciliation: key-ordered entries and range digests.</summary>
 public interface IReconcileTarget
 {
@@ -58,6 +69,17 @@ public interface IReconcileTarget
     /// <param name="upTo">Inclusive upper bound.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deep mode where drift is dense: merge-joins the range's documents, in key order, with the expected row digests (in the
+    /// same order) inside the store, and returns full entries only for what does not match, so that a range with drift
+    /// every few rows is compared in one pass without bisection and without materialising the matching entries.
+    /// </summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="expected">Expected digests of the source rows of the range, in key order.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken);
 }
 
 /// <summary>Counts of one run.</summary>
@@ -277,6 +299,7 @@ public sealed class Reconciler
     private readonly Gate.ITelemetrySink? _telemetry;
     private readonly RolloutMetrics? _metrics;
     private volatile bool _denseDrift;
+    private bool _denseDeep;
     private int _segmentSize;
     private bool _lastSettled;
 
@@ -285,6 +308,12 @@ public sealed class Reconciler
 
     /// <summary>Quick mode: drift is dense when a segment holds more than one drifted key in this many (bisection would cost more than streaming).</summary>
     private const int DenseDriftRatio = 128;
+
+    /// <summary>Deep mode: drift is dense when a segment holds more than one drifted key in this many (a digest pass costs less than bisection).</summary>
+    private const int DeepDenseDriftRatio = 1024;
+
+    /// <summary>Deep mode: and holds at least this many (a lone drifted key in a small segment is still bisected).</summary>
+    private const int DeepDenseDriftMinimum = 4;
 
     /// <summary>Creates a reconciler.</summary>
     /// <param name="feature">Feature key.</param>
@@ -332,6 +361,7 @@ public sealed class Reconciler
         var after = run.LastKey;
         _segmentSize = options.SegmentSize;
         _lastSettled = false;
+        _denseDeep = false;
         var reading = ReadSegmentAsync(run, after, options.SegmentSize);
         var persisted = _time.GetTimestamp();
         // Report mode writes nothing but the audit trail: the keys found are recorded together with the resume point
@@ -376,6 +406,12 @@ public sealed class Reconciler
                     : run.Depth == ReconcileDepth.Deep
                         ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
                         : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
+            if (run.Depth == ReconcileDepth.Deep)
+            {
+                // Dense drift: compare the next segments by one digest pass each (no bisection) until a sparse one.
+                _denseDeep = drifts.Count >= DeepDenseDriftMinimum && (long)drifts.Count * DeepDenseDriftRatio > Math.Max(1, rows);
+            }
+
             if (run.Depth == ReconcileDepth.Quick && !raw.SettledByDigest)
             {
                 // Dense drift (more than one drifted key in DenseDriftRatio): stream the next segments without digests until one is clean.
@@ -578,6 +614,11 @@ public sealed class Reconciler
             return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
         }
 
+        if (!knownToDiffer && _denseDeep)
+        {
+            return await CompareUnmatchedAsync(source, after, upTo, drifts);
+        }
+
         if (!knownToDiffer && await MatchesAsync(source, after, upTo))
         {
             return new ReconcileCounts { Compared = source.Count };
@@ -607,6 +648,35 @@ public sealed class Reconciler
         return leftMatches
             ? settled.Add(await CompareDeepAsync(right, left[^1].Key, upTo, leafSize, drifts, knownToDiffer: true))
             : settled.Add(await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts, knownToDiffer: true));
+    }
+
+    /// <summary>Deep mode, dense drift: the target matches row digests in one pass; only what does not match is classified.</summary>
+    private async Task<ReconcileCounts> CompareUnmatchedAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, List<Drift> drifts)
+    {
+        var expected = new ExpectedDigest[source.Count];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            expected[i] = new ExpectedDigest(source[i].Key.Sort, RowDigest.Of(source[i].Version, source[i].Document!.Hash));
+        }
+
+        var result = await _targetRanges.ReadUnmatchedAsync(after, upTo, expected, CancellationToken.None);
+        var unmatched = new List<SourceEntry>();
+        long matched = 0;
+        for (var i = 0; i < source.Count; i++)
+        {
+            if (result.Matched[i])
+            {
+                matched++;
+            }
+            else
+            {
+                unmatched.Add(source[i]);
+            }
+        }
+
+        long compared = 0;
+        drifts.AddRange(DriftClassifier.Compare(unmatched, result.Entries, ReconcileDepth.Deep, () => compared++));
+        return new ReconcileCounts { Compared = matched + compared, TargetRowsRead = result.Read };
     }
 
     private async Task<bool> MatchesAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo)

@@ -98,6 +98,51 @@ public sealed class ReconcilerPropertyTests
     }
 
     [Fact]
+    public async Task Deep_mode_with_dense_drift_compares_by_one_digest_pass_per_segment_and_finds_every_drifted_key()
+    {
+        // Drift on every 8th key (10% of 2,000 rows is dense): every kind the deep mode sees, first and last keys included.
+        var kinds = new[] { Injected.Missing, Injected.Extra, Injected.DivergentContent, Injected.DivergentTampered, Injected.Stale, Injected.TargetAhead, Injected.MissingAsOldTombstone };
+        var drifts = Enumerable.Range(0, 250).Select(i => (kinds[i % kinds.Length], (byte)0)).ToArray();
+        var (source, target) = Build(2000, [], out _);
+        var expected = new Dictionary<string, DriftKind>();
+        for (var i = 0; i < drifts.Length; i++)
+        {
+            var id = 2L * (1 + (8 * i));
+            var (version, value) = source.Rows[id];
+            var doc = target.Documents[id];
+            var kind = drifts[i].Item1;
+            switch (kind)
+            {
+                case Injected.Missing: target.Documents.Remove(id); break;
+                case Injected.Extra: id += 1; target.Documents[id] = new StoredDocument(1, new ContentHash(7), false, false); break;
+                case Injected.DivergentContent: target.Documents[id] = doc with { Hash = new ContentHash(UInt128.MaxValue - (ulong)id) }; break;
+                case Injected.DivergentTampered: target.Documents[id] = doc with { Tampered = true }; break;
+                case Injected.Stale: source.Rows[id] = (version + 1, (long)value + 1); break;
+                case Injected.TargetAhead: target.Documents[id] = doc with { Version = version + 1 }; break;
+                case Injected.MissingAsOldTombstone: source.Rows[id] = (version + 1, value); target.Documents[id] = doc with { Tombstone = true, Hash = null }; break;
+            }
+
+            expected[InMemorySource.Key(id).Text] = kind switch
+            {
+                Injected.Missing or Injected.MissingAsOldTombstone => DriftKind.Missing,
+                Injected.Extra => DriftKind.Extra,
+                Injected.DivergentContent or Injected.DivergentTampered => DriftKind.Divergent,
+                Injected.Stale => DriftKind.Stale,
+                _ => DriftKind.TargetAhead,
+            };
+        }
+
+        var (run, keys) = await RunAsync(source, target, ReconcileDepth.Deep, 400, 16, null, RepairMode.Report);
+
+        Assert.True(SameSet(keys.ToDictionary(k => k.Key.Text, k => k.Kind), expected));
+        Assert.Equal(250, run.Counts.Drifted);
+        // After the first (bisected) segment, each segment is one pass over its target entries: at most the whole table.
+        Assert.InRange(run.Counts.TargetRowsRead, 1600, 2000 + 250);
+        // The audit keeps the target's content hash before the repair, as in the bisecting path.
+        Assert.All(keys.Where(k => k.Kind == DriftKind.Divergent), k => Assert.NotNull(k.BeforeHash));
+    }
+
+    [Fact]
     public async Task A_row_written_between_the_source_and_the_target_reads_is_neither_tombstoned_nor_flagged()
     {
         var (source, target) = Build(10, []);
