@@ -303,8 +303,11 @@ public sealed class Reconciler
     private int _segmentSize;
     private bool _lastSettled;
 
+    /// <summary>Report mode: keys found are recorded with the resume point at the latest when this many are waiting (bounded memory at dense drift).</summary>
+    private const int MaxUnrecordedKeys = 4096;
+
     /// <summary>Quick mode: a segment settled by digests lets the next one double, up to this many times the configured size.</summary>
-    private const int MaxSegmentGrowth = 64;
+    private const int MaxSegmentGrowth = 4;
 
     /// <summary>Quick mode: drift is dense when a segment holds more than one drifted key in this many (bisection would cost more than streaming).</summary>
     private const int DenseDriftRatio = 128;
@@ -391,12 +394,12 @@ public sealed class Reconciler
                 // The target's digest of this segment was computed while the next segment's source digest started.
                 var target = await pending;
                 raw = target.Count == raw.SourceDigest.Count && target.Sum == raw.SourceDigest.Sum && target.Tampered == 0
-                    ? new RawSegment([], null, SettledByDigest: true)
-                    : new RawSegment(null, null, Differing: (raw.SourceDigest, target));
+                    ? new RawSegment([], SettledByDigest: true)
+                    : new RawSegment(null, Differing: (raw.SourceDigest, target));
                 _lastSettled = raw.SettledByDigest;
             }
 
-            var segment = Translate(raw);
+            var segment = raw.Entries ?? [];
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
             var segmentCounts = raw.SettledByDigest
@@ -422,7 +425,8 @@ public sealed class Reconciler
             counts = counts.Add(segmentCounts);
             // The resume point is persisted after a segment with repairs, and otherwise at most once a second: a crash
             // re-compares at most a second's worth of segments, and clean runs do not pay a durable write each.
-            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || isFinal || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
+            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || isFinal || unrecorded.Count >= MaxUnrecordedKeys
+                || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
             {
                 await FlushAsync(run.Id, unrecorded);
                 await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
@@ -467,10 +471,10 @@ public sealed class Reconciler
     }
 
     /// <summary>
-    /// A segment as read: (key, version) entries in quick mode, rows to translate in deep mode, settled by digests,
+    /// A segment as read: (key, version) entries in quick mode, translated rows in deep mode, settled by digests,
     /// known by its quick digests (source, target) to differ, or waiting for the target's digest.
     /// </summary>
-    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, IReadOnlyList<SnapshotRow>? Rows, bool SettledByDigest = false,
+    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, bool SettledByDigest = false,
         (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null);
 
     private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
@@ -486,7 +490,8 @@ public sealed class Reconciler
                 rows = rows.Where(r => SortKey.Compare(r.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            segment = new RawSegment(null, rows);
+            // Translated here, on the reading thread: the next segment is read and translated while this one is compared.
+            segment = new RawSegment(Translate(rows));
             keys = rows.Select(r => r.Key).ToArray();
         }
         else
@@ -501,7 +506,7 @@ public sealed class Reconciler
                 // The target digests the same key range on another thread, while the next segment's source digest is read.
                 var upTo = digest.IsFinal ? run.To : digest.Last;
                 var target = Task.Run(() => _targetRanges.QuickDigestAsync(after, upTo, CancellationToken.None));
-                var pending = new RawSegment(null, null, SourceDigest: new RangeDigest(digest.Count, digest.Sum, 0), PendingTarget: target);
+                var pending = new RawSegment(null, SourceDigest: new RangeDigest(digest.Count, digest.Sum, 0), PendingTarget: target);
                 return (pending, digest.Last ?? after, digest.IsFinal, (int)digest.Count);
             }
 
@@ -511,7 +516,7 @@ public sealed class Reconciler
                 entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            segment = new RawSegment(entries, null);
+            segment = new RawSegment(entries);
             keys = entries.Select(e => e.Key).ToArray();
         }
 
@@ -519,13 +524,13 @@ public sealed class Reconciler
         return (segment, keys.Length > 0 ? keys[^1] : after, isFinal, keys.Length);
     }
 
-    private IReadOnlyList<SourceEntry> Translate(RawSegment segment) =>
-        segment.Entries ?? segment.Rows?.AsParallel().AsOrdered().Select(r =>
+    private SourceEntry[] Translate(IReadOnlyList<SnapshotRow> rows) =>
+        rows.AsParallel().AsOrdered().Select(r =>
         {
             // Translation is the deep mode's main cost and rows are independent: use every core.
             var translated = _translator.Translate(r.Row);
             return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
-        }).ToArray() ?? [];
+        }).ToArray();
 
     /// <summary>
     /// Quick mode: while segments are settled by digests they grow (doubling, up to <see cref="MaxSegmentGrowth"/> times the
