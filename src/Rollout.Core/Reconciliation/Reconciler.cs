@@ -399,7 +399,7 @@ public sealed class Reconciler
                 _lastSettled = raw.SettledByDigest;
             }
 
-            var segment = raw.Entries ?? [];
+            var segment = raw.PendingEntries is { } translating ? await translating : raw.Entries ?? [];
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
             var segmentCounts = raw.SettledByDigest
@@ -471,11 +471,12 @@ public sealed class Reconciler
     }
 
     /// <summary>
-    /// A segment as read: (key, version) entries in quick mode, translated rows in deep mode, settled by digests,
+    /// A segment as read: (key, version) entries in quick mode, rows being translated in deep mode, settled by digests,
     /// known by its quick digests (source, target) to differ, or waiting for the target's digest.
     /// </summary>
     private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, bool SettledByDigest = false,
-        (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null);
+        (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null,
+        Task<SourceEntry[]>? PendingEntries = null);
 
     private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
     {
@@ -490,8 +491,8 @@ public sealed class Reconciler
                 rows = rows.Where(r => SortKey.Compare(r.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            // Translated here, on the reading thread: the next segment is read and translated while this one is compared.
-            segment = new RawSegment(Translate(rows));
+            // Translated on other threads while the next segment is read (and compared while the one after is read).
+            segment = new RawSegment(null, PendingEntries: Task.Run(() => Translate(rows)));
             keys = rows.Select(r => r.Key).ToArray();
         }
         else
