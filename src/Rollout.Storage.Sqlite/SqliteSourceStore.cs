@@ -278,8 +278,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         // One pass: the first @size keys of the range in key order, their count, digest sum and last key.
         await using var command = connection.CreateCommand();
         command.CommandText = $"""
-            SELECT COUNT(*), COALESCE(SUM(h * h % {QuickDigest.Modulus}), 0), MAX(k)
-            FROM (SELECT {key} AS k, {QuickDigest.HashSql(key, "COALESCE(c.version, 0)")} AS h
+            SELECT COUNT(*), COALESCE(SUM({QuickDigest.FromMixSql("x")}), 0), MAX(k)
+            FROM (SELECT {key} AS k, {QuickDigest.MixSql(key, "COALESCE(c.version, 0)")} AS x
                   FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
                   WHERE {lower} AND {upper} ORDER BY {key} LIMIT @size)
             """;

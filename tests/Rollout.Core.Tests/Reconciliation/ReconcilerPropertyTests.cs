@@ -143,6 +143,21 @@ public sealed class ReconcilerPropertyTests
     }
 
     [Fact]
+    public async Task Quick_mode_finds_version_drift_whose_old_square_digests_cancelled_exactly()
+    {
+        // Found by the quick property (1 run in about 6): target ahead on keys 8 and 14, stale on 10 and 12, all in one
+        // segment. Versions moved by +1, -1, -1, +1 on keys in arithmetic progression, which left the sum of the
+        // former digest (key*A + version)^2 mod P unchanged, so the segment was settled as clean.
+        var (source, target) = Build(7, [(Injected.TargetAhead, 90), (Injected.TargetAhead, 66), (Injected.Stale, 201), (Injected.Stale, 221)], out var expected);
+
+        var (_, keys) = await RunAsync(source, target, ReconcileDepth.Quick, 7, 1, null, RepairMode.Report);
+
+        Assert.True(SameSet(keys.ToDictionary(k => k.Key.Text, k => k.Kind), expected.ToDictionary(e => InMemorySource.Key(e.Key.Id).Text, e => e.Value)),
+            string.Join(", ", keys.Select(k => $"{k.Key}={k.Kind}")));
+        Assert.Equal(4, keys.Count);
+    }
+
+    [Fact]
     public async Task A_row_written_between_the_source_and_the_target_reads_is_neither_tombstoned_nor_flagged()
     {
         var (source, target) = Build(10, []);
