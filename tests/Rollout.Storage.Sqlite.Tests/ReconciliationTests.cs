@@ -153,26 +153,34 @@ public sealed class ReconciliationTests
     {
         await using var p = await SyncedPipelineAsync(rows: 30);
         var reconciler = p.Reconciler();
+        var start = p.Time.GetUtcNow();
 
-        // 10 rows/s and segments of 10: one segment per second of (fake) time.
-        long compared = 0;
-        var running = reconciler.RunAsync(new ReconcileOptions { SegmentSize = 10, MaxRowsPerSecond = 10 }, run => Interlocked.Exchange(ref compared, run.Counts.Compared), CancellationToken.None);
-        await Task.Delay(300);
-        var atStart = Interlocked.Read(ref compared);
-        p.Time.Advance(TimeSpan.FromSeconds(1));
-        await Task.Delay(300);
-        var afterOneSecond = Interlocked.Read(ref compared);
-        while (!running.IsCompleted)
+        // 10 rows/s and segments of 10. Each completed segment is stamped with the fake time; the test only moves the
+        // fake clock (in small steps, whenever the run waits), so the stamps do not depend on how fast this machine is.
+        var stamps = new System.Collections.Concurrent.ConcurrentQueue<(long Compared, TimeSpan At)>();
+        var running = reconciler.RunAsync(new ReconcileOptions { SegmentSize = 10, MaxRowsPerSecond = 10 },
+            run => stamps.Enqueue((run.Counts.Compared, p.Time.GetUtcNow() - start)), CancellationToken.None);
+        var advanced = TimeSpan.Zero;
+        while (!running.IsCompleted && advanced < TimeSpan.FromMinutes(1))
         {
-            p.Time.Advance(TimeSpan.FromSeconds(1));
-            await Task.WhenAny(running, Task.Delay(100));
+            await Task.WhenAny(running, Task.Delay(20));
+            p.Time.Advance(TimeSpan.FromMilliseconds(100));
+            advanced += TimeSpan.FromMilliseconds(100);
         }
 
         var done = await running;
+        var segments = stamps.ToArray();
 
-        Assert.Equal(10, atStart);
-        Assert.Equal(20, afterOneSecond);
         Assert.Equal((ReconcileStatus.Completed, 30L), (done.Status, done.Counts.Compared));
+        Assert.Equal(10L, segments[0].Compared);
+        // A segment starts only when the rows before it are within the rate: after n rows, not before n / 10 seconds.
+        for (var i = 1; i < segments.Length; i++)
+        {
+            Assert.True(segments[i].At >= TimeSpan.FromSeconds(segments[i - 1].Compared / 10.0),
+                $"segment ending at {segments[i].Compared} rows completed at {segments[i].At}, before {segments[i - 1].Compared} rows / 10 per second");
+        }
+
+        Assert.True(segments[^1].At >= TimeSpan.FromSeconds(2), $"30 rows at 10 rows/s in segments of at least 10 took {segments[^1].At}");
     }
 
     [Fact]
