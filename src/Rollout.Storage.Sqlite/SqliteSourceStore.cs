@@ -227,6 +227,23 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             """;
         SqliteDatabase.Parameter(command, "@n", max);
         var entries = new List<SourceEntry>(Math.Min(max, 65_536));
+        using var lean = LeanStatement.TryPrepare(command);
+        if (lean is not null)
+        {
+            while (lean.Read())
+            {
+                var values = new object?[_keys.Length];
+                for (var i = 0; i < values.Length; i++)
+                {
+                    values[i] = lean.GetValue(i);
+                }
+
+                entries.Add(new SourceEntry(SourceKey.From(values), lean.GetInt64(_keys.Length)));
+            }
+
+            return entries;
+        }
+
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (reader.Read())
         {
@@ -258,32 +275,24 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var lower = afterValue is null ? "1 = 1" : $"{key} > @after";
         var upper = toValue is null ? "1 = 1" : $"{key} <= @to";
 
-        long? end;
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"SELECT {key} FROM {_table} s WHERE {lower} AND {upper} ORDER BY {key} LIMIT 1 OFFSET @skip";
-            SqliteDatabase.Parameter(command, "@after", afterValue);
-            SqliteDatabase.Parameter(command, "@to", toValue);
-            SqliteDatabase.Parameter(command, "@skip", size - 1);
-            end = await command.ExecuteScalarAsync(cancellationToken) is long e ? e : null;
-        }
-
-        var isFinal = end is null || end == toValue;
-        var bound = end ?? toValue;
-        await using (var command = connection.CreateCommand())
-        {
-            command.CommandText = $"""
-                SELECT COUNT(*), COALESCE(SUM({QuickDigest.Sql(key, "COALESCE(c.version, 0)")}), 0), MAX({key})
-                FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-                WHERE {lower} AND {(bound is null ? "1 = 1" : $"{key} <= @bound")}
-                """;
-            SqliteDatabase.Parameter(command, "@after", afterValue);
-            SqliteDatabase.Parameter(command, "@bound", bound);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            reader.Read();
-            var last = reader.IsDBNull(2) ? null : SourceKey.From([reader.GetInt64(2)]);
-            return new SegmentDigest(last, isFinal, reader.GetInt64(0), reader.GetInt64(1));
-        }
+        // One pass: the first @size keys of the range in key order, their count, digest sum and last key.
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT COUNT(*), COALESCE(SUM({QuickDigest.FromMixSql("x")}), 0), MAX(k)
+            FROM (SELECT {key} AS k, {QuickDigest.MixSql(key, "COALESCE(c.version, 0)")} AS x
+                  FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+                  WHERE {lower} AND {upper} ORDER BY {key} LIMIT @size)
+            """;
+        SqliteDatabase.Parameter(command, "@after", afterValue);
+        SqliteDatabase.Parameter(command, "@to", toValue);
+        SqliteDatabase.Parameter(command, "@size", size);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        reader.Read();
+        var count = reader.GetInt64(0);
+        long? last = reader.IsDBNull(2) ? null : reader.GetInt64(2);
+        // Fewer keys than asked for, or the range's upper bound reached: no key of the range follows.
+        var isFinal = count < size || (toValue is not null && last == toValue);
+        return new SegmentDigest(last is { } l ? SourceKey.From([l]) : null, isFinal, count, reader.GetInt64(1));
     }
 
     private string AfterKey(SqliteCommand command, SourceKey? afterKey)
@@ -327,6 +336,11 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
 
     private async Task<IReadOnlyList<SnapshotRow>> ReadSnapshotRowsAsync(SqliteCommand command, CancellationToken cancellationToken)
     {
+        if (TryReadSnapshotRowsLean(command, cancellationToken) is { } lean)
+        {
+            return lean;
+        }
+
         var rows = new List<SnapshotRow>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (reader.Read())
@@ -336,6 +350,37 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             // The key columns come first: build the key from the values already read.
             var key = SourceKey.From(_keys.Length == 1 ? [row.Values[0]] : row.Values.Take(_keys.Length).ToArray());
             rows.Add(new SnapshotRow(key, reader.GetInt64(_columns.Length), row));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// The same rows as <see cref="ReadSnapshotRowsAsync"/> through <see cref="LeanStatement"/> (most of the cost of reading
+    /// a snapshot is per value: every source row in deep reconciliation and backfill); null when it cannot bind the parameters.
+    /// </summary>
+    private List<SnapshotRow>? TryReadSnapshotRowsLean(SqliteCommand command, CancellationToken cancellationToken)
+    {
+        using var statement = LeanStatement.TryPrepare(command);
+        if (statement is null)
+        {
+            return null;
+        }
+
+        var rows = new List<SnapshotRow>();
+        var k = _keys.Length;
+        while (statement.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var values = new object?[_columns.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = statement.GetValue(i);
+            }
+
+            // The key columns come first: build the key from the values already read.
+            var key = SourceKey.From(k == 1 ? [values[0]] : values.Take(k).ToArray());
+            rows.Add(new SnapshotRow(key, statement.GetInt64(_columns.Length), new SourceRow(_schema, values)));
         }
 
         return rows;

@@ -191,15 +191,15 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             {Range(command, after, upTo)} ORDER BY sort_key
             """;
         var entries = new List<TargetEntry>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (reader.Read())
+        using var statement = LeanStatement.TryPrepare(command)!;
+        while (statement.Read())
         {
             entries.Add(new TargetEntry(
-                SourceKey.FromStore(reader.GetString(0), (byte[])reader.GetValue(1)),
-                reader.GetInt64(2),
-                reader.GetInt64(3) != 0,
-                reader.IsDBNull(4) ? null : ContentHash.Parse(reader.GetString(4)),
-                reader.GetInt64(5) != 0));
+                SourceKey.FromStore(statement.GetString(0), statement.GetBlobSpan(1).ToArray()),
+                statement.GetInt64(2),
+                statement.GetInt64(3) != 0,
+                statement.IsNull(4) ? null : ContentHash.Parse(statement.GetString(4)),
+                statement.GetInt64(5) != 0));
         }
 
         return entries;
@@ -212,6 +212,56 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     /// <inheritdoc />
     public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken) =>
         SumRangeAsync("digest", after, upTo, cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT sort_key, digest, deleted, etag <> pipeline_etag, source_key, source_version, hash FROM {_documents}
+            {Range(command, after, upTo)} ORDER BY sort_key
+            """;
+        var matched = new bool[expected.Count];
+        var entries = new List<TargetEntry>();
+        long read = 0;
+        var next = 0;
+        // Through the engine's statement API: a matching row costs its sort key bytes (not copied) and three integers.
+        using var statement = LeanStatement.TryPrepare(command)!;
+        while (statement.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            read++;
+            var sort = statement.GetBlobSpan(0);
+            while (next < expected.Count && SortKey.Compare(expected[next].Sort, sort) < 0)
+            {
+                next++;
+            }
+
+            var deleted = statement.GetInt64(2) != 0;
+            var tampered = statement.GetInt64(3) != 0;
+            if (next < expected.Count && SortKey.Compare(expected[next].Sort, sort) == 0)
+            {
+                if (!deleted && !tampered && statement.GetInt64(1) == expected[next].Digest)
+                {
+                    matched[next++] = true;
+                    continue;
+                }
+
+                next++;
+            }
+
+            entries.Add(new TargetEntry(
+                SourceKey.FromStore(statement.GetString(4), sort.ToArray()),
+                statement.GetInt64(5),
+                deleted,
+                statement.IsNull(6) ? null : ContentHash.Parse(statement.GetString(6)),
+                tampered));
+        }
+
+        return new UnmatchedEntries(matched, entries, read);
+    }
 
     /// <summary>Count, sum of a digest column and moved write markers over the live documents of a key range.</summary>
     private async Task<RangeDigest> SumRangeAsync(string digestColumn, SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)

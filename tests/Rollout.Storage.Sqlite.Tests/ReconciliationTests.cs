@@ -53,6 +53,32 @@ public sealed class ReconciliationTests
     }
 
     [Fact]
+    public async Task Deep_mode_with_dense_drift_on_real_files_finds_every_drifted_key_and_keeps_the_target_hash()
+    {
+        await using var p = await SyncedPipelineAsync(rows: 200);
+        // Every 5th key drifts (20%): content changed outside the pipeline's mapping, stale, or missing.
+        await p.ExecuteTargetAsync("UPDATE documents_orders SET hash = '00000000000000000000000000000001', digest = (digest + 1) % 2147483648, etag = etag + 1, pipeline_etag = etag + 1 WHERE CAST(id AS INTEGER) % 15 = 5");
+        await p.ExecuteTargetAsync("DELETE FROM documents_orders WHERE CAST(id AS INTEGER) % 15 = 10");
+        for (var i = 15; i <= 200; i += 15)
+        {
+            await p.UpsertAsync(i, 1, 1, "changed");
+        }
+
+        var run = await p.Reconciler().RunAsync(new ReconcileOptions { Depth = ReconcileDepth.Deep, Mode = RepairMode.Report, SegmentSize = 50, LeafSize = 2 }, null, CancellationToken.None);
+        var keys = await p.Audit.ListKeysAsync(run.Id, CancellationToken.None);
+
+        Assert.Equal(14, run.Counts.Divergent);
+        Assert.Equal(13, run.Counts.Missing);
+        Assert.Equal(13, run.Counts.Stale);
+        Assert.Equal(40, keys.Count);
+        Assert.All(keys, k => Assert.Equal(0, long.Parse(k.Key.Text.Trim('[', ']'), System.Globalization.CultureInfo.InvariantCulture) % 5));
+        Assert.All(keys.Where(k => k.Kind == DriftKind.Divergent), k => Assert.Equal("00000000000000000000000000000001", k.BeforeHash?.ToString()));
+        Assert.Equal(200, run.Counts.Compared);
+        // Segments after the first are compared in one pass each: at most every entry, read once.
+        Assert.InRange(run.Counts.TargetRowsRead, 150, 200);
+    }
+
+    [Fact]
     public async Task Report_mode_records_drift_and_changes_nothing()
     {
         await using var p = await SyncedPipelineAsync(rows: 30);
@@ -127,26 +153,34 @@ public sealed class ReconciliationTests
     {
         await using var p = await SyncedPipelineAsync(rows: 30);
         var reconciler = p.Reconciler();
+        var start = p.Time.GetUtcNow();
 
-        // 10 rows/s and segments of 10: one segment per second of (fake) time.
-        long compared = 0;
-        var running = reconciler.RunAsync(new ReconcileOptions { SegmentSize = 10, MaxRowsPerSecond = 10 }, run => Interlocked.Exchange(ref compared, run.Counts.Compared), CancellationToken.None);
-        await Task.Delay(300);
-        var atStart = Interlocked.Read(ref compared);
-        p.Time.Advance(TimeSpan.FromSeconds(1));
-        await Task.Delay(300);
-        var afterOneSecond = Interlocked.Read(ref compared);
-        while (!running.IsCompleted)
+        // 10 rows/s and segments of 10. Each completed segment is stamped with the fake time; the test only moves the
+        // fake clock (in small steps, whenever the run waits), so the stamps do not depend on how fast this machine is.
+        var stamps = new System.Collections.Concurrent.ConcurrentQueue<(long Compared, TimeSpan At)>();
+        var running = reconciler.RunAsync(new ReconcileOptions { SegmentSize = 10, MaxRowsPerSecond = 10 },
+            run => stamps.Enqueue((run.Counts.Compared, p.Time.GetUtcNow() - start)), CancellationToken.None);
+        var advanced = TimeSpan.Zero;
+        while (!running.IsCompleted && advanced < TimeSpan.FromMinutes(1))
         {
-            p.Time.Advance(TimeSpan.FromSeconds(1));
-            await Task.WhenAny(running, Task.Delay(100));
+            await Task.WhenAny(running, Task.Delay(20));
+            p.Time.Advance(TimeSpan.FromMilliseconds(100));
+            advanced += TimeSpan.FromMilliseconds(100);
         }
 
         var done = await running;
+        var segments = stamps.ToArray();
 
-        Assert.Equal(10, atStart);
-        Assert.Equal(20, afterOneSecond);
         Assert.Equal((ReconcileStatus.Completed, 30L), (done.Status, done.Counts.Compared));
+        Assert.Equal(10L, segments[0].Compared);
+        // A segment starts only when the rows before it are within the rate: after n rows, not before n / 10 seconds.
+        for (var i = 1; i < segments.Length; i++)
+        {
+            Assert.True(segments[i].At >= TimeSpan.FromSeconds(segments[i - 1].Compared / 10.0),
+                $"segment ending at {segments[i].Compared} rows completed at {segments[i].At}, before {segments[i - 1].Compared} rows / 10 per second");
+        }
+
+        Assert.True(segments[^1].At >= TimeSpan.FromSeconds(2), $"30 rows at 10 rows/s in segments of at least 10 took {segments[^1].At}");
     }
 
     [Fact]

@@ -37,6 +37,17 @@ public sealed record SegmentDigest(SourceKey? Last, bool IsFinal, long Count, lo
 /// <param name="Tampered">Documents whose write marker moved since the pipeline wrote them.</param>
 public readonly record struct RangeDigest(long Count, long Sum, long Tampered);
 
+/// <summary>The row digest (<see cref="RowDigest"/>) a live target document of a key must have to match its source row.</summary>
+/// <param name="Sort">The key's sort key (<see cref="SourceKey.Sort"/>).</param>
+/// <param name="Digest">Row digest of the source row's version and translated content hash.</param>
+public readonly record struct ExpectedDigest(byte[] Sort, long Digest);
+
+/// <summary>What a target range holds beyond the expected row digests.</summary>
+/// <param name="Matched">For each expected digest, whether a live document with that key, digest and an unmoved write marker exists.</param>
+/// <param name="Entries">Every other entry of the range (with content hashes), in key order.</param>
+/// <param name="Read">Entries the store read one by one to decide (all of the range's).</param>
+public sealed record UnmatchedEntries(bool[] Matched, IReadOnlyList<TargetEntry> Entries, long Read);
+
 /// <summary>The target side of a reconciliation: key-ordered entries and range digests.</summary>
 public interface IReconcileTarget
 {
@@ -58,6 +69,17 @@ public interface IReconcileTarget
     /// <param name="upTo">Inclusive upper bound.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deep mode where drift is dense: merge-joins the range's documents, in key order, with the expected row digests (in the
+    /// same order) inside the store, and returns full entries only for what does not match, so that a range with drift
+    /// every few rows is compared in one pass without bisection and without materialising the matching entries.
+    /// </summary>
+    /// <param name="after">Exclusive lower bound.</param>
+    /// <param name="upTo">Inclusive upper bound.</param>
+    /// <param name="expected">Expected digests of the source rows of the range, in key order.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken);
 }
 
 /// <summary>Counts of one run.</summary>
@@ -231,7 +253,7 @@ public sealed record ReconcileOptions
     /// <summary>Source rows per segment.</summary>
     public int SegmentSize { get; init; } = 5000;
 
-    /// <summary>Deep mode: below this many rows a differing range is compared row by row instead of bisected further.</summary>
+    /// <summary>Below this many rows a differing range is compared row by row instead of bisected further (deep mode, and quick mode with segment digests).</summary>
     public int LeafSize { get; init; } = 16;
 
     /// <summary>Source rows per second at most (0 = unbounded), so that a run at peak does not starve the application.</summary>
@@ -264,7 +286,8 @@ public enum ReconcileFaultPoint
 
 /// <summary>
 /// Compares source and target segment by segment in key order and repairs by <see cref="RepairPolicy"/>.
-/// Quick mode merge-joins (key, version, write marker) streams. Deep mode re-translates every source row,
+/// Quick mode compares segment digests where both stores compute them (single integer keys), bisects differing
+/// segments by digests, and merge-joins (key, version, write marker) streams of small or dense ranges. Deep mode re-translates every source row,
 /// compares the segment's digest with the digest the target computes for the same key range, and only for
 /// differing ranges bisects down to small ranges whose entries are read and merge-joined: the target rows
 /// fetched follow the amount of drift, not the table size. Each segment is audited before its repairs and
@@ -284,6 +307,24 @@ public sealed class Reconciler
     private readonly Gate.ITelemetrySink? _telemetry;
     private readonly RolloutMetrics? _metrics;
     private volatile bool _denseDrift;
+    private bool _denseDeep;
+    private int _segmentSize;
+    private bool _lastSettled;
+
+    /// <summary>Report mode: keys found are recorded with the resume point at the latest when this many are waiting (bounded memory at dense drift).</summary>
+    private const int MaxUnrecordedKeys = 4096;
+
+    /// <summary>Quick mode: a segment settled by digests lets the next one double, up to this many times the configured size.</summary>
+    private const int MaxSegmentGrowth = 4;
+
+    /// <summary>Quick mode: drift is dense when a segment holds more than one drifted key in this many (bisection would cost more than streaming).</summary>
+    private const int DenseDriftRatio = 128;
+
+    /// <summary>Deep mode: drift is dense when a segment holds more than one drifted key in this many (a digest pass costs less than bisection).</summary>
+    private const int DeepDenseDriftRatio = 1024;
+
+    /// <summary>Deep mode: and holds at least this many (a lone drifted key in a small segment is still bisected).</summary>
+    private const int DeepDenseDriftMinimum = 4;
 
     /// <summary>Creates a reconciler.</summary>
     /// <param name="feature">Feature key.</param>
@@ -329,12 +370,19 @@ public sealed class Reconciler
         long rowsThisRun = 0;
         var counts = run.Counts;
         var after = run.LastKey;
+        _segmentSize = options.SegmentSize;
+        _lastSettled = false;
+        _denseDeep = false;
         var reading = ReadSegmentAsync(run, after, options.SegmentSize);
         var persisted = _time.GetTimestamp();
+        // Report mode writes nothing but the audit trail: the keys found are recorded together with the resume point
+        // (at most once a second), since a crash before it re-compares those segments and finds the same keys again.
+        var unrecorded = new List<AuditedKey>();
         while (true)
         {
             if (cancellationToken.IsCancellationRequested)
             {
+                await FlushAsync(run.Id, unrecorded);
                 await _audit.CompleteSegmentAsync(run.Id, run.LastKey, counts, CancellationToken.None);
                 await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, _time.GetUtcNow(), CancellationToken.None);
                 return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = _time.GetUtcNow() };
@@ -345,28 +393,50 @@ public sealed class Reconciler
             {
                 // Read the next segment while this one is translated, compared and repaired (reads only: harmless if unused).
                 var next = last;
-                reading = Task.Run(() => ReadSegmentAsync(run, next, options.SegmentSize));
+                var size = NextSegmentSize(run.Depth, options.SegmentSize);
+                reading = Task.Run(() => ReadSegmentAsync(run, next, size));
             }
 
-            var segment = Translate(raw);
+            if (raw.PendingTarget is { } pending)
+            {
+                // The target's digest of this segment was computed while the next segment's source digest started.
+                var target = await pending;
+                raw = target.Count == raw.SourceDigest.Count && target.Sum == raw.SourceDigest.Sum && target.Tampered == 0
+                    ? new RawSegment([], SettledByDigest: true)
+                    : new RawSegment(null, Differing: (raw.SourceDigest, target));
+                _lastSettled = raw.SettledByDigest;
+            }
+
+            var segment = raw.PendingEntries is { } translating ? await translating : raw.Entries ?? [];
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
             var segmentCounts = raw.SettledByDigest
                 ? new ReconcileCounts { Compared = rows }
-                : run.Depth == ReconcileDepth.Deep
-                    ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
-                    : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
-            if (run.Depth == ReconcileDepth.Quick && !raw.SettledByDigest && drifts.Count == 0)
+                : raw.Differing is var (sourceDigest, targetDigest)
+                    ? await CompareQuickAsync(after, upTo, sourceDigest, targetDigest, options.LeafSize, drifts)
+                    : run.Depth == ReconcileDepth.Deep
+                        ? await CompareDeepAsync(segment, after, upTo, options.LeafSize, drifts)
+                        : await CompareRangeAsync(segment, after, upTo, ReconcileDepth.Quick, drifts);
+            if (run.Depth == ReconcileDepth.Deep)
             {
-                _denseDrift = false;
+                // Dense drift: compare the next segments by one digest pass each (no bisection) until a sparse one.
+                _denseDeep = drifts.Count >= DeepDenseDriftMinimum && (long)drifts.Count * DeepDenseDriftRatio > Math.Max(1, rows);
             }
 
-            segmentCounts = await RepairAsync(run, drifts, segmentCounts, options.PipelineCheckpoint);
-            counts = counts.Add(segmentCounts);
-            // The resume point is persisted after a segment with drift, and otherwise at most once a second: a crash
-            // re-compares at most a second's worth of clean segments, and clean runs do not pay a durable write each.
-            if (drifts.Count > 0 || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
+            if (run.Depth == ReconcileDepth.Quick && !raw.SettledByDigest)
             {
+                // Dense drift (more than one drifted key in DenseDriftRatio): stream the next segments without digests until one is clean.
+                _denseDrift = drifts.Count > 0 && (long)drifts.Count * DenseDriftRatio > Math.Max(1, rows);
+            }
+
+            segmentCounts = await RepairAsync(run, drifts, segmentCounts, run.Mode == RepairMode.Report ? unrecorded : null, options.PipelineCheckpoint);
+            counts = counts.Add(segmentCounts);
+            // The resume point is persisted after a segment with repairs, and otherwise at most once a second: a crash
+            // re-compares at most a second's worth of segments, and clean runs do not pay a durable write each.
+            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || isFinal || unrecorded.Count >= MaxUnrecordedKeys
+                || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
+            {
+                await FlushAsync(run.Id, unrecorded);
                 await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
                 persisted = _time.GetTimestamp();
             }
@@ -408,8 +478,13 @@ public sealed class Reconciler
         }, age);
     }
 
-    /// <summary>A segment as read: (key, version) entries in quick mode, rows to translate in deep mode, or settled by digests.</summary>
-    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, IReadOnlyList<SnapshotRow>? Rows, bool SettledByDigest = false);
+    /// <summary>
+    /// A segment as read: (key, version) entries in quick mode, rows being translated in deep mode, settled by digests,
+    /// known by its quick digests (source, target) to differ, or waiting for the target's digest.
+    /// </summary>
+    private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, bool SettledByDigest = false,
+        (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null,
+        Task<SourceEntry[]>? PendingEntries = null);
 
     private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
     {
@@ -424,23 +499,24 @@ public sealed class Reconciler
                 rows = rows.Where(r => SortKey.Compare(r.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            segment = new RawSegment(null, rows);
+            // Translated on other threads while the next segment is read (and compared while the one after is read).
+            segment = new RawSegment(null, PendingEntries: Task.Run(() => Translate(rows)));
             keys = rows.Select(r => r.Key).ToArray();
         }
         else
         {
-            // Single integer keys: both stores digest the segment themselves; a match settles it without reading rows.
-            // Where drift is dense (the last digest differed), digests cost more than they save: stream until a clean segment.
+            // Single integer keys: both stores digest the segment themselves; a match settles it without reading rows,
+            // and a differing segment is bisected by digests down to small ranges (CompareQuickAsync). Where drift is
+            // dense (the last differing segment held many drifted keys), digests cost more than they save: stream
+            // until a clean segment.
             var digest = _denseDrift ? null : await _source.QuickDigestAsync(after, size, run.To, CancellationToken.None);
             if (digest is not null)
             {
-                var target = await _targetRanges.QuickDigestAsync(after, digest.IsFinal ? run.To : digest.Last, CancellationToken.None);
-                if (target.Count == digest.Count && target.Sum == digest.Sum && target.Tampered == 0)
-                {
-                    return (new RawSegment([], null, SettledByDigest: true), digest.Last ?? after, digest.IsFinal, (int)digest.Count);
-                }
-
-                _denseDrift = true;
+                // The target digests the same key range on another thread, while the next segment's source digest is read.
+                var upTo = digest.IsFinal ? run.To : digest.Last;
+                var target = Task.Run(() => _targetRanges.QuickDigestAsync(after, upTo, CancellationToken.None));
+                var pending = new RawSegment(null, SourceDigest: new RangeDigest(digest.Count, digest.Sum, 0), PendingTarget: target);
+                return (pending, digest.Last ?? after, digest.IsFinal, (int)digest.Count);
             }
 
             var entries = await _source.ReadVersionsAsync(after, size, CancellationToken.None);
@@ -449,7 +525,7 @@ public sealed class Reconciler
                 entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            segment = new RawSegment(entries, null);
+            segment = new RawSegment(entries);
             keys = entries.Select(e => e.Key).ToArray();
         }
 
@@ -457,13 +533,85 @@ public sealed class Reconciler
         return (segment, keys.Length > 0 ? keys[^1] : after, isFinal, keys.Length);
     }
 
-    private IReadOnlyList<SourceEntry> Translate(RawSegment segment) =>
-        segment.Entries ?? segment.Rows!.AsParallel().AsOrdered().Select(r =>
+    private SourceEntry[] Translate(IReadOnlyList<SnapshotRow> rows) =>
+        rows.AsParallel().AsOrdered().Select(r =>
         {
             // Translation is the deep mode's main cost and rows are independent: use every core.
             var translated = _translator.Translate(r.Row);
             return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
         }).ToArray();
+
+    /// <summary>
+    /// Quick mode: while segments are settled by digests they grow (doubling, up to <see cref="MaxSegmentGrowth"/> times the
+    /// configured size), so that a clean table costs few digest queries; any other segment brings the size back to the
+    /// configured one. (The next segment is read before the current one's target digest is known: the last known outcome decides.)
+    /// </summary>
+    private int NextSegmentSize(ReconcileDepth depth, int configured)
+    {
+        if (depth != ReconcileDepth.Quick)
+        {
+            return configured;
+        }
+
+        _segmentSize = _lastSettled ? (int)Math.Min((long)_segmentSize * 2, (long)configured * MaxSegmentGrowth) : configured;
+        return _segmentSize;
+    }
+
+    /// <summary>
+    /// Quick mode: a range (<paramref name="after"/>, <paramref name="upTo"/>] whose source and target digests differ. Small
+    /// ranges are streamed and merge-joined; larger ones are halved by the source's own segment digest (the first half of its
+    /// keys) and the target's digest of the same key range, the other half's digests being the differences (digests add up),
+    /// so each level costs one query per side and only differing halves go further: the entries read follow the drift.
+    /// </summary>
+    private async Task<ReconcileCounts> CompareQuickAsync(SourceKey? after, SourceKey? upTo, RangeDigest source, RangeDigest target, int leafSize, List<Drift> drifts)
+    {
+        if (source.Count == target.Count && source.Sum == target.Sum && target.Tampered == 0)
+        {
+            return new ReconcileCounts { Compared = source.Count };
+        }
+
+        if (source.Count <= Math.Max(1, leafSize))
+        {
+            return await StreamQuickAsync(after, upTo, source.Count, drifts);
+        }
+
+        var half = await _source.QuickDigestAsync(after, (int)(source.Count / 2), upTo, CancellationToken.None);
+        if (half?.Last is not { } middle || half.Count <= 0 || half.Count >= source.Count
+            || (upTo is not null && SortKey.Compare(middle.Sort, upTo.Sort) >= 0))
+        {
+            // The source changed since its digest was read (or cannot be split): compare the range row by row.
+            return await StreamQuickAsync(after, upTo, source.Count, drifts);
+        }
+
+        var leftSource = new RangeDigest(half.Count, half.Sum, 0);
+        var leftTarget = await _targetRanges.QuickDigestAsync(after, middle, CancellationToken.None);
+        var rightSource = new RangeDigest(source.Count - half.Count, source.Sum - half.Sum, 0);
+        var rightTarget = new RangeDigest(target.Count - leftTarget.Count, target.Sum - leftTarget.Sum, target.Tampered - leftTarget.Tampered);
+        return (await CompareQuickAsync(after, middle, leftSource, leftTarget, leafSize, drifts))
+            .Add(await CompareQuickAsync(middle, upTo, rightSource, rightTarget, leafSize, drifts));
+    }
+
+    /// <summary>Quick mode: reads the (key, version) entries of a range from both stores and merge-joins them.</summary>
+    private async Task<ReconcileCounts> StreamQuickAsync(SourceKey? after, SourceKey? upTo, long expected, List<Drift> drifts)
+    {
+        var entries = new List<SourceEntry>();
+        var from = after;
+        var batch = (int)Math.Clamp(expected + 16, 16, 65_536);
+        while (true)
+        {
+            var read = await _source.ReadVersionsAsync(from, batch, CancellationToken.None);
+            var inRange = upTo is null ? read : read.Where(e => SortKey.Compare(e.Key.Sort, upTo.Sort) <= 0).ToArray();
+            entries.AddRange(inRange);
+            if (read.Count < batch || inRange.Count < read.Count)
+            {
+                break;
+            }
+
+            from = read[^1].Key;
+        }
+
+        return await CompareRangeAsync(entries, after, upTo, ReconcileDepth.Quick, drifts);
+    }
 
     private async Task<ReconcileCounts> CompareRangeAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, ReconcileDepth depth, List<Drift> drifts)
     {
@@ -478,6 +626,11 @@ public sealed class Reconciler
         if (source.Any(e => e.Untranslatable))
         {
             return await CompareRangeAsync(source, after, upTo, ReconcileDepth.Deep, drifts);
+        }
+
+        if (!knownToDiffer && _denseDeep)
+        {
+            return await CompareUnmatchedAsync(source, after, upTo, drifts);
         }
 
         if (!knownToDiffer && await MatchesAsync(source, after, upTo))
@@ -511,6 +664,35 @@ public sealed class Reconciler
             : settled.Add(await CompareDeepAsync(left, after, left[^1].Key, leafSize, drifts, knownToDiffer: true));
     }
 
+    /// <summary>Deep mode, dense drift: the target matches row digests in one pass; only what does not match is classified.</summary>
+    private async Task<ReconcileCounts> CompareUnmatchedAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo, List<Drift> drifts)
+    {
+        var expected = new ExpectedDigest[source.Count];
+        for (var i = 0; i < expected.Length; i++)
+        {
+            expected[i] = new ExpectedDigest(source[i].Key.Sort, RowDigest.Of(source[i].Version, source[i].Document!.Hash));
+        }
+
+        var result = await _targetRanges.ReadUnmatchedAsync(after, upTo, expected, CancellationToken.None);
+        var unmatched = new List<SourceEntry>();
+        long matched = 0;
+        for (var i = 0; i < source.Count; i++)
+        {
+            if (result.Matched[i])
+            {
+                matched++;
+            }
+            else
+            {
+                unmatched.Add(source[i]);
+            }
+        }
+
+        long compared = 0;
+        drifts.AddRange(DriftClassifier.Compare(unmatched, result.Entries, ReconcileDepth.Deep, () => compared++));
+        return new ReconcileCounts { Compared = matched + compared, TargetRowsRead = result.Read };
+    }
+
     private async Task<bool> MatchesAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo)
     {
         var digest = await _targetRanges.DigestAsync(after, upTo, CancellationToken.None);
@@ -518,7 +700,17 @@ public sealed class Reconciler
         return digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0;
     }
 
-    private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts, Func<CancellationToken, Task<long?>>? pipelineCheckpoint)
+    private async Task FlushAsync(long runId, List<AuditedKey> unrecorded)
+    {
+        if (unrecorded.Count > 0)
+        {
+            await _audit.RecordKeysAsync(runId, unrecorded.ToArray(), CancellationToken.None);
+            unrecorded.Clear();
+        }
+    }
+
+    /// <summary>Audits and repairs a segment's drift; in report mode the audited keys go to <paramref name="unrecorded"/> (recorded with the resume point).</summary>
+    private async Task<ReconcileCounts> RepairAsync(ReconcileRun run, List<Drift> drifts, ReconcileCounts counts, List<AuditedKey>? unrecorded, Func<CancellationToken, Task<long?>>? pipelineCheckpoint)
     {
         if (drifts.Count == 0)
         {
@@ -603,7 +795,15 @@ public sealed class Reconciler
                 action == RepairAction.Upsert ? document?.Hash : null, now, detail));
         }
 
-        await _audit.RecordKeysAsync(run.Id, audited, CancellationToken.None);
+        if (unrecorded is not null && writes.Count == 0)
+        {
+            unrecorded.AddRange(audited);
+        }
+        else
+        {
+            await _audit.RecordKeysAsync(run.Id, audited, CancellationToken.None);
+        }
+
         _fault?.Invoke(ReconcileFaultPoint.BeforeRepairs);
         if (writes.Count > 0)
         {

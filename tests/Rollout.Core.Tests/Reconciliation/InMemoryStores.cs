@@ -117,6 +117,27 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
         return Task.FromResult(new RangeDigest(docs.Length, docs.Sum(d => RowDigest.Of(d.Value.Version, d.Value.Hash)), docs.Count(d => d.Value.Tampered)));
     }
 
+    public Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken)
+    {
+        var matched = new bool[expected.Count];
+        var entries = new List<TargetEntry>();
+        var documents = In(after, upTo);
+        foreach (var (id, d) in documents)
+        {
+            var key = InMemorySource.Key(id);
+            var index = expected.ToList().FindIndex(e => e.Sort.AsSpan().SequenceEqual(key.Sort));
+            if (index >= 0 && !d.Tombstone && !d.Tampered && RowDigest.Of(d.Version, d.Hash) == expected[index].Digest)
+            {
+                matched[index] = true;
+                continue;
+            }
+
+            entries.Add(new TargetEntry(key, d.Version, d.Tombstone, d.Hash, d.Tampered));
+        }
+
+        return Task.FromResult(new UnmatchedEntries(matched, entries, documents.Length));
+    }
+
     private KeyValuePair<long, StoredDocument>[] In(SourceKey? after, SourceKey? upTo)
     {
         var low = after is null ? long.MinValue : (long)after.Values()[0]!;

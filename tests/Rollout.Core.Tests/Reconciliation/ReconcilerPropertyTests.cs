@@ -46,6 +46,26 @@ public sealed class ReconcilerPropertyTests
     public Property Quick_reconciliation_finds_exactly_the_injected_drift_it_can_see_and_converges(byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt) =>
         Check(ReconcileDepth.Quick, size, drifts, segment, leaf, crashAt);
 
+    [Property(MaxTest = 1000)]
+    public Property Report_mode_finds_the_same_drift_after_a_crash_and_writes_nothing(bool deep, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
+    {
+        var depth = deep ? ReconcileDepth.Deep : ReconcileDepth.Quick;
+        var (source, target) = Build(size % 40, drifts, out var expected);
+        if (depth == ReconcileDepth.Quick)
+        {
+            expected = expected.Where(e => e.Value is not (DriftKind.Divergent or DriftKind.Untranslatable) || e.Key.Tampered)
+                .ToDictionary(e => e.Key, e => e.Value);
+        }
+
+        var before = Snapshot(target);
+        var wanted = expected.ToDictionary(e => InMemorySource.Key(e.Key.Id).Text, e => e.Value);
+        // Report mode records the keys found with the resume point: a crash loses neither keys nor counts.
+        var run = RunAsync(source, target, depth, 1 + (segment % 12), 1 + (leaf % 6), 1 + (crashAt % 7), RepairMode.Report).GetAwaiter().GetResult();
+        var found = run.Keys.ToDictionary(k => k.Key.Text, k => k.Kind);
+        return (SameSet(found, wanted) && run.Run.Counts.Drifted == wanted.Count && run.Keys.All(k => k.Action is RepairAction.Report or RepairAction.Flag) && run.Run.Counts.Repaired == 0 && Snapshot(target) == before)
+            .Label($"depth {depth}: found [{Show(found)}], wanted [{Show(wanted)}], counted {run.Run.Counts.Drifted}");
+    }
+
     [Fact]
     public async Task Deep_mode_reads_target_rows_in_proportion_to_drift_not_table_size()
     {
@@ -58,6 +78,83 @@ public sealed class ReconcilerPropertyTests
         Assert.Equal(2000, clean.Run.Counts.Compared);
         Assert.Equal(1, drifted.Run.Counts.Divergent);
         Assert.InRange(drifted.Run.Counts.TargetRowsRead, 1, 16);
+    }
+
+    [Fact]
+    public async Task Quick_mode_bisects_a_differing_segment_and_reads_entries_in_proportion_to_drift_not_segment_size()
+    {
+        var (source, target) = Build(2000, []);
+        var clean = await RunAsync(source, target, ReconcileDepth.Quick, 500, 16, null);
+        var (source2, target2) = Build(2000, [(Injected.Stale, 7), (Injected.Extra, 200), (Injected.Missing, 255)]);
+        var drifted = await RunAsync(source2, target2, ReconcileDepth.Quick, 500, 16, null);
+
+        Assert.Equal(0, clean.Run.Counts.TargetRowsRead);
+        Assert.Equal(2000, clean.Run.Counts.Compared);
+        Assert.Equal(1, drifted.Run.Counts.Stale);
+        Assert.Equal(1, drifted.Run.Counts.Extra);
+        Assert.Equal(1, drifted.Run.Counts.Missing);
+        // Three leaves of at most 16 source keys each (plus the extra key), not three segments of 500.
+        Assert.InRange(drifted.Run.Counts.TargetRowsRead, 3, 3 * 17);
+    }
+
+    [Fact]
+    public async Task Deep_mode_with_dense_drift_compares_by_one_digest_pass_per_segment_and_finds_every_drifted_key()
+    {
+        // Drift on every 8th key (10% of 2,000 rows is dense): every kind the deep mode sees, first and last keys included.
+        var kinds = new[] { Injected.Missing, Injected.Extra, Injected.DivergentContent, Injected.DivergentTampered, Injected.Stale, Injected.TargetAhead, Injected.MissingAsOldTombstone };
+        var drifts = Enumerable.Range(0, 250).Select(i => (kinds[i % kinds.Length], (byte)0)).ToArray();
+        var (source, target) = Build(2000, [], out _);
+        var expected = new Dictionary<string, DriftKind>();
+        for (var i = 0; i < drifts.Length; i++)
+        {
+            var id = 2L * (1 + (8 * i));
+            var (version, value) = source.Rows[id];
+            var doc = target.Documents[id];
+            var kind = drifts[i].Item1;
+            switch (kind)
+            {
+                case Injected.Missing: target.Documents.Remove(id); break;
+                case Injected.Extra: id += 1; target.Documents[id] = new StoredDocument(1, new ContentHash(7), false, false); break;
+                case Injected.DivergentContent: target.Documents[id] = doc with { Hash = new ContentHash(UInt128.MaxValue - (ulong)id) }; break;
+                case Injected.DivergentTampered: target.Documents[id] = doc with { Tampered = true }; break;
+                case Injected.Stale: source.Rows[id] = (version + 1, (long)value + 1); break;
+                case Injected.TargetAhead: target.Documents[id] = doc with { Version = version + 1 }; break;
+                case Injected.MissingAsOldTombstone: source.Rows[id] = (version + 1, value); target.Documents[id] = doc with { Tombstone = true, Hash = null }; break;
+            }
+
+            expected[InMemorySource.Key(id).Text] = kind switch
+            {
+                Injected.Missing or Injected.MissingAsOldTombstone => DriftKind.Missing,
+                Injected.Extra => DriftKind.Extra,
+                Injected.DivergentContent or Injected.DivergentTampered => DriftKind.Divergent,
+                Injected.Stale => DriftKind.Stale,
+                _ => DriftKind.TargetAhead,
+            };
+        }
+
+        var (run, keys) = await RunAsync(source, target, ReconcileDepth.Deep, 400, 16, null, RepairMode.Report);
+
+        Assert.True(SameSet(keys.ToDictionary(k => k.Key.Text, k => k.Kind), expected));
+        Assert.Equal(250, run.Counts.Drifted);
+        // After the first (bisected) segment, each segment is one pass over its target entries: at most the whole table.
+        Assert.InRange(run.Counts.TargetRowsRead, 1600, 2000 + 250);
+        // The audit keeps the target's content hash before the repair, as in the bisecting path.
+        Assert.All(keys.Where(k => k.Kind == DriftKind.Divergent), k => Assert.NotNull(k.BeforeHash));
+    }
+
+    [Fact]
+    public async Task Quick_mode_finds_version_drift_whose_old_square_digests_cancelled_exactly()
+    {
+        // Found by the quick property (1 run in about 6): target ahead on keys 8 and 14, stale on 10 and 12, all in one
+        // segment. Versions moved by +1, -1, -1, +1 on keys in arithmetic progression, which left the sum of the
+        // former digest (key*A + version)^2 mod P unchanged, so the segment was settled as clean.
+        var (source, target) = Build(7, [(Injected.TargetAhead, 90), (Injected.TargetAhead, 66), (Injected.Stale, 201), (Injected.Stale, 221)], out var expected);
+
+        var (_, keys) = await RunAsync(source, target, ReconcileDepth.Quick, 7, 1, null, RepairMode.Report);
+
+        Assert.True(SameSet(keys.ToDictionary(k => k.Key.Text, k => k.Kind), expected.ToDictionary(e => InMemorySource.Key(e.Key.Id).Text, e => e.Value)),
+            string.Join(", ", keys.Select(k => $"{k.Key}={k.Kind}")));
+        Assert.Equal(4, keys.Count);
     }
 
     [Fact]
@@ -123,7 +220,7 @@ public sealed class ReconcilerPropertyTests
     }
 
     private static async Task<(ReconcileRun Run, IReadOnlyList<AuditedKey> Keys)> RunAsync(
-        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments)
+        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments, RepairMode mode = RepairMode.Auto)
     {
         var audit = new InMemoryAudit();
         var segments = 0;
@@ -134,7 +231,7 @@ public sealed class ReconcilerPropertyTests
                 throw new InvalidOperationException("simulated crash");
             }
         });
-        var options = new ReconcileOptions { Depth = depth, Mode = RepairMode.Auto, SegmentSize = segment, LeafSize = leaf };
+        var options = new ReconcileOptions { Depth = depth, Mode = mode, SegmentSize = segment, LeafSize = leaf };
         ReconcileRun run;
         try
         {

@@ -1,0 +1,101 @@
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace Rollout.Storage.Sqlite;
+
+/// <summary>
+/// A statement run through the engine's own API on an open pooled connection, for the few reads that stream every row
+/// of a table (snapshot reads, digest passes): values come by storage class, as <see cref="SqliteDataReader.GetValue"/>
+/// gives them, without its per-value overhead. Parameters are bound from a <see cref="SqliteCommand"/> built as usual.
+/// </summary>
+internal sealed class LeanStatement : IDisposable
+{
+    private readonly sqlite3 _db;
+    private readonly sqlite3_stmt _statement;
+
+    private LeanStatement(sqlite3 db, sqlite3_stmt statement)
+    {
+        _db = db;
+        _statement = statement;
+    }
+
+    /// <summary>Prepares the command's text and binds its parameters; null when a parameter has a type not bound here (long, int, string, byte[], null are).</summary>
+    public static LeanStatement? TryPrepare(SqliteCommand command)
+    {
+        if (command.Connection?.Handle is not { } db
+            || command.Parameters.Cast<SqliteParameter>().Any(p => p.Value is not (long or int or string or byte[] or DBNull or null)))
+        {
+            return null;
+        }
+
+        Check(db, raw.sqlite3_prepare_v2(db, command.CommandText, out var statement));
+        var lean = new LeanStatement(db, statement);
+        try
+        {
+            foreach (SqliteParameter parameter in command.Parameters)
+            {
+                var index = raw.sqlite3_bind_parameter_index(statement, parameter.ParameterName);
+                if (index > 0)
+                {
+                    Check(db, parameter.Value switch
+                    {
+                        long l => raw.sqlite3_bind_int64(statement, index, l),
+                        int i => raw.sqlite3_bind_int64(statement, index, i),
+                        string text => raw.sqlite3_bind_text(statement, index, text),
+                        byte[] bytes => raw.sqlite3_bind_blob(statement, index, bytes),
+                        _ => raw.sqlite3_bind_null(statement, index),
+                    });
+                }
+            }
+
+            return lean;
+        }
+        catch
+        {
+            lean.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Steps to the next row; false at the end.</summary>
+    public bool Read()
+    {
+        var rc = raw.sqlite3_step(_statement);
+        if (rc == raw.SQLITE_ROW)
+        {
+            return true;
+        }
+
+        Check(_db, rc);
+        return false;
+    }
+
+    /// <summary>The value as <see cref="SqliteDataReader.GetValue"/> gives it, with null for NULL.</summary>
+    public object? GetValue(int i) => raw.sqlite3_column_type(_statement, i) switch
+    {
+        raw.SQLITE_INTEGER => raw.sqlite3_column_int64(_statement, i),
+        raw.SQLITE_FLOAT => raw.sqlite3_column_double(_statement, i),
+        raw.SQLITE_TEXT => raw.sqlite3_column_text(_statement, i).utf8_to_string(),
+        raw.SQLITE_BLOB => raw.sqlite3_column_blob(_statement, i).ToArray(),
+        _ => null,
+    };
+
+    public bool IsNull(int i) => raw.sqlite3_column_type(_statement, i) == raw.SQLITE_NULL;
+
+    public long GetInt64(int i) => raw.sqlite3_column_int64(_statement, i);
+
+    public string GetString(int i) => raw.sqlite3_column_text(_statement, i).utf8_to_string();
+
+    /// <summary>The bytes of a BLOB value, valid until the next <see cref="Read"/>.</summary>
+    public ReadOnlySpan<byte> GetBlobSpan(int i) => raw.sqlite3_column_blob(_statement, i);
+
+    public void Dispose() => _statement.Dispose();
+
+    private static void Check(sqlite3 db, int rc)
+    {
+        if (rc != raw.SQLITE_OK && rc != raw.SQLITE_ROW && rc != raw.SQLITE_DONE)
+        {
+            throw new SqliteException(raw.sqlite3_errmsg(db).utf8_to_string(), rc, raw.sqlite3_extended_errcode(db));
+        }
+    }
+}
