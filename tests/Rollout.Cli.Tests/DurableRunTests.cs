@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.Data.Sqlite;
 using Rollout.Cli.Run;
 using Rollout.Core.Spec;
 using Rollout.Orchestration.Tests;
@@ -14,30 +13,18 @@ namespace Rollout.Cli.Tests;
 /// </summary>
 public sealed class DurableRunTests(AzuriteFixture azurite) : IClassFixture<AzuriteFixture>, IDisposable
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "rollout-durable-run", Guid.NewGuid().ToString("N"));
-    private readonly string _spec = CliRunner.TempSpec(RunCommandTests.Spec.Replace(
+    private readonly RunFolder _run = new("rollout-durable-run", RunCommandTests.Spec.Replace(
         "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT1M\", \"approval\": { \"timeout\": \"PT30M\", \"onTimeout\": \"rollback\" } }",
         "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT20M\" }", StringComparison.Ordinal));
 
     private readonly string _hub = "run" + Guid.NewGuid().ToString("N")[..10];
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_data, recursive: true);
-            File.Delete(_spec);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _run.Dispose();
 
     [Fact]
     public async Task A_run_killed_in_the_middle_of_a_bake_is_resumed_by_the_next_run_from_where_it_was()
     {
-        Assert.Contains("PT20M", File.ReadAllText(_spec), StringComparison.Ordinal);
+        Assert.Contains("PT20M", File.ReadAllText(_run.Spec), StringComparison.Ordinal);
         var (first, _, _) = Start();
         var before = await PollStatusAsync(s => s.GetProperty("phase").GetString() == "canary" && s.GetProperty("status").GetString() == "baking", first);
         var until = before.GetProperty("waiting").GetProperty("until").GetString();
@@ -56,13 +43,13 @@ public sealed class DurableRunTests(AzuriteFixture azurite) : IClassFixture<Azur
         Assert.Equal("completed", JsonDocument.Parse(await stdout).RootElement.GetProperty("outcome").GetString());
         Assert.Contains("resuming the rollout already in flight: baking in phase canary", await stderr, StringComparison.Ordinal);
         Assert.Equal(("canary", until), (during.GetProperty("phase").GetString(), during.GetProperty("waiting").GetProperty("until").GetString()));
-        await using var rollout = EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(File.ReadAllText(_spec)).Spec!, TimeProvider.System);
+        await using var rollout = EmbeddedRollout.Open(_run.Data, RolloutSpecLoader.Load(File.ReadAllText(_run.Spec)).Spec!, TimeProvider.System);
         var changes = await rollout.Rollouts.ReadStateHistoryAsync("e2e-orders");
         Assert.Equal(["shadow", "canary", "full"], changes.Select(c => c.State.Phase).ToArray());
         var journal = await rollout.Rollouts.ReadAsync("e2e-orders", default);
         var canaryVerdict = journal.Single(j => j.Kind == "verdict" && j.Phase == "canary" && j.Detail.StartsWith("end of bake", StringComparison.Ordinal));
         Assert.True(canaryVerdict.At > killedAt, "the canary's bake ended under the second run");
-        Assert.Equal("completed", (await RunRecord.LoadAsync(_data, default))!.Outcome);
+        Assert.Equal("completed", (await RunRecord.LoadAsync(_run.Data, default))!.Outcome);
     }
 
     private (Process Process, Task<string> Stdout, Task<string> Stderr) Start()
@@ -70,7 +57,7 @@ public sealed class DurableRunTests(AzuriteFixture azurite) : IClassFixture<Azur
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in new[]
         {
-            Path.Combine(AppContext.BaseDirectory, "rollout.dll"), "run", _spec, "--data", _data, "--rows", "1000", "--speed", "60", "--rps", "200",
+            Path.Combine(AppContext.BaseDirectory, "rollout.dll"), "run", _run.Spec, "--data", _run.Data, "--rows", "1000", "--speed", "60", "--rps", "200",
             "--approve", "auto", "--backend", "azure-storage", "--json",
         })
         {
@@ -94,7 +81,7 @@ public sealed class DurableRunTests(AzuriteFixture azurite) : IClassFixture<Azur
                 throw new Xunit.Sdk.XunitException($"the run exited early ({run.ExitCode})");
             }
 
-            var (code, output, _) = await CliRunner.RunAsync("status", "--data", _data, "--json");
+            var (code, output, _) = await CliRunner.RunAsync("status", "--data", _run.Data, "--json");
             if (code == 0)
             {
                 var status = JsonDocument.Parse(output).RootElement.Clone();

@@ -1,4 +1,3 @@
-using Microsoft.Data.Sqlite;
 using Rollout.Cli.Run;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
@@ -34,31 +33,19 @@ public sealed class RunCommandTests : IDisposable
         }
         """;
 
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "rollout-run-tests", Guid.NewGuid().ToString("N"));
-    private readonly string _spec = CliRunner.TempSpec(Spec);
+    private readonly RunFolder _run = new("rollout-run-tests", Spec);
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_data, recursive: true);
-            File.Delete(_spec);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _run.Dispose();
 
     [Fact]
     public async Task A_healthy_run_completes_with_exit_0_and_leaves_the_target_equal_to_the_translated_source()
     {
-        var (code, output, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "2000", "--speed", "60", "--rps", "300", "--approve", "auto");
+        var (code, output, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "2000", "--speed", "60", "--rps", "300", "--approve", "auto");
 
         Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
         Assert.Contains("completed after", output, StringComparison.Ordinal);
-        Assert.Contains($"report: {Path.Combine(_data, "report.html")}", output, StringComparison.Ordinal);
-        var record = (await RunRecord.LoadAsync(_data, default))!;
+        Assert.Contains($"report: {Path.Combine(_run.Data, "report.html")}", output, StringComparison.Ordinal);
+        var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         Assert.Equal("completed", record.Outcome);
         Assert.Equal(["shadow", "canary", "full"], record.Journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
         Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by rollout run (--approve auto) on snapshot", StringComparison.Ordinal));
@@ -74,12 +61,12 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree()
     {
-        var (code, output, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "2000", "--speed", "60", "--rps", "300",
+        var (code, output, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "2000", "--speed", "60", "--rps", "300",
             "--approve", "auto", "--inject", "error-rate=0.6@phase:canary", "--json");
 
         Assert.True(code == 2, $"exit {code}\n{output}\n{error}");
         Assert.Contains("\"outcome\": \"rolledBack\"", output, StringComparison.Ordinal);
-        var record = (await RunRecord.LoadAsync(_data, default))!;
+        var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         var reason = Assert.Single(record.Reasons);
         Assert.Contains("phase 'canary' at 20%: maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
         Assert.True(record.FellBack > 0);
@@ -105,17 +92,17 @@ public sealed class RunCommandTests : IDisposable
     [InlineData("--approve", "maybe", "--approve 'maybe' is not known: use auto or prompt")]
     public async Task Bad_input_is_refused_with_exit_1_naming_the_problem_and_the_fix(string option, string value, string message)
     {
-        var (code, _, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, option, value);
+        var (code, _, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, option, value);
 
         Assert.Equal(1, code);
         Assert.Contains(message, error, StringComparison.Ordinal);
-        Assert.False(Directory.Exists(_data));
+        Assert.False(Directory.Exists(_run.Data));
     }
 
     [Fact]
     public async Task Without_a_source_table_the_run_says_how_to_get_one()
     {
-        var (code, _, error) = await CliRunner.RunAsync("run", _spec, "--data", _data);
+        var (code, _, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data);
 
         Assert.Equal(1, code);
         Assert.Contains("--rows N", error, StringComparison.Ordinal);
@@ -124,7 +111,7 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task Status_and_commands_without_a_running_rollout_say_so()
     {
-        var (code, _, error) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data);
+        var (code, _, error) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _run.Data);
 
         Assert.Equal(1, code);
         Assert.Contains("no rollout is running on", error, StringComparison.Ordinal);
@@ -134,29 +121,29 @@ public sealed class RunCommandTests : IDisposable
     [Fact]
     public async Task Another_terminal_sees_the_status_and_approves_through_the_control_endpoint()
     {
-        var run = CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "1000", "--speed", "60", "--rps", "300", "--approve", "prompt");
+        var run = CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "1000", "--speed", "60", "--rps", "300", "--approve", "prompt");
 
         var waiting = await PollAsync(async () =>
         {
-            var (code, output, _) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data);
+            var (code, output, _) = await CliRunner.RunAsync("status", "e2e-orders", "--data", _run.Data);
             return code == 0 && output.Contains("awaitingApproval", StringComparison.Ordinal) ? output : null;
         });
         Assert.Contains("phase canary (2 of 3), exposure 20%, reads live", waiting, StringComparison.Ordinal);
-        var json = await CliRunner.RunAsync("status", "e2e-orders", "--data", _data, "--json");
+        var json = await CliRunner.RunAsync("status", "e2e-orders", "--data", _run.Data, "--json");
         Assert.Contains("\"status\": \"awaitingApproval\"", json.Output, StringComparison.Ordinal);
 
-        var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _data, "--by", "kim");
+        var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim");
         Assert.Equal(1, reject.ExitCode);
         Assert.Contains("refused: the rollout is not paused", reject.Error, StringComparison.Ordinal);
-        var approve = await CliRunner.RunAsync("approve", "e2e-orders", "--data", _data, "--by", "kim", "--comment", "looks good");
+        var approve = await CliRunner.RunAsync("approve", "e2e-orders", "--data", _run.Data, "--by", "kim", "--comment", "looks good");
         Assert.True(approve.ExitCode == 0, approve.Output + approve.Error);
         Assert.Contains("approved by kim (looks good) on snapshot", approve.Output, StringComparison.Ordinal);
 
         var (exit, output, error) = await run;
         Assert.True(exit == 0, output + error);
-        var record = (await RunRecord.LoadAsync(_data, default))!;
+        var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by kim (looks good)", StringComparison.Ordinal));
-        Assert.False(File.Exists(Path.Combine(_data, ControlFile.FileName)));
+        Assert.False(File.Exists(Path.Combine(_run.Data, ControlFile.FileName)));
     }
 
     private static async Task<string> PollAsync(Func<Task<string?>> probe)
@@ -176,7 +163,7 @@ public sealed class RunCommandTests : IDisposable
     }
 
     private EmbeddedRollout Open() =>
-        EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(Spec).Spec!, TimeProvider.System);
+        EmbeddedRollout.Open(_run.Data, RolloutSpecLoader.Load(Spec).Spec!, TimeProvider.System);
 
     private async Task<(long Drifted, long Compared, int Runs)> CheckStoresAsync()
     {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Microsoft.Data.Sqlite;
 using Rollout.Cli.Run;
 using Rollout.Core.Spec;
 using Rollout.Storage.Sqlite;
@@ -9,29 +8,17 @@ namespace Rollout.Cli.Tests;
 /// <summary>What `rollout run` does when things go wrong around it: Ctrl+C, a second run, a stale control file, long histories.</summary>
 public sealed class RunRobustnessTests : IDisposable
 {
-    private readonly string _data = Path.Combine(Path.GetTempPath(), "rollout-run-robust", Guid.NewGuid().ToString("N"));
-    private readonly string _spec = CliRunner.TempSpec(RunCommandTests.Spec.Replace(
+    private readonly RunFolder _run = new("rollout-run-robust", RunCommandTests.Spec.Replace(
         "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT1M\", \"approval\": { \"timeout\": \"PT30M\", \"onTimeout\": \"rollback\" } }",
         "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT30M\" }", StringComparison.Ordinal));
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            Directory.Delete(_data, recursive: true);
-            File.Delete(_spec);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _run.Dispose();
 
     [Fact]
     public async Task Ctrl_C_rolls_the_rollout_back_before_the_process_exits()
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "rollout.dll"), "run", _spec, "--data", _data, "--rows", "500", "--speed", "60", "--rps", "200", "--approve", "auto" })
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "rollout.dll"), "run", _run.Spec, "--data", _run.Data, "--rows", "500", "--speed", "60", "--rps", "200", "--approve", "auto" })
         {
             start.ArgumentList.Add(argument);
         }
@@ -39,7 +26,7 @@ public sealed class RunRobustnessTests : IDisposable
         using var run = Process.Start(start)!;
         var stdout = run.StandardOutput.ReadToEndAsync();
         var stderr = run.StandardError.ReadToEndAsync();
-        await PollAsync(async () => (await CliRunner.RunAsync("status", "--data", _data)).Output.Contains("baking — phase canary", StringComparison.Ordinal), run);
+        await PollAsync(async () => (await CliRunner.RunAsync("status", "--data", _run.Data)).Output.Contains("baking — phase canary", StringComparison.Ordinal), run);
 
         using (var signal = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
@@ -50,22 +37,22 @@ public sealed class RunRobustnessTests : IDisposable
         var output = await stdout + await stderr;
         Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}\n{output}");
         Assert.Contains("interrupted: rolling back before exiting", output, StringComparison.Ordinal);
-        await using var rollout = EmbeddedRollout.Open(_data, RolloutSpecLoader.Load(File.ReadAllText(_spec)).Spec!, TimeProvider.System);
+        await using var rollout = EmbeddedRollout.Open(_run.Data, RolloutSpecLoader.Load(File.ReadAllText(_run.Spec)).Spec!, TimeProvider.System);
         var state = await rollout.Rollouts.GetStateAsync("e2e-orders", default);
         Assert.Equal((0, ReadMode.Legacy), (state.Exposure.Buckets, state.Reads));
         var journal = await rollout.Rollouts.ReadAsync("e2e-orders", default);
         Assert.Contains(journal, j => j.Kind == "finish" && j.Detail.Contains("rolled back by rollout run (Ctrl+C) in phase 'canary': interrupted by the operator", StringComparison.Ordinal));
-        Assert.False(File.Exists(Path.Combine(_data, ControlFile.FileName)));
+        Assert.False(File.Exists(Path.Combine(_run.Data, ControlFile.FileName)));
     }
 
     [Fact]
     public async Task A_second_run_on_the_same_data_folder_is_refused_while_the_first_runs()
     {
         using var stop = new CancellationTokenSource();
-        var first = CliRunner.RunAsync(stop.Token, "run", _spec, "--data", _data, "--rows", "500", "--speed", "60", "--rps", "100", "--approve", "auto");
-        await PollAsync(() => Task.FromResult(File.Exists(Path.Combine(_data, ControlFile.FileName))), null);
+        var first = CliRunner.RunAsync(stop.Token, "run", _run.Spec, "--data", _run.Data, "--rows", "500", "--speed", "60", "--rps", "100", "--approve", "auto");
+        await PollAsync(() => Task.FromResult(File.Exists(Path.Combine(_run.Data, ControlFile.FileName))), null);
 
-        var (code, _, error) = await CliRunner.RunAsync("run", _spec, "--data", _data, "--rows", "500");
+        var (code, _, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "500");
 
         Assert.Equal(1, code);
         Assert.Contains("another 'rollout run'", error, StringComparison.Ordinal);
@@ -76,11 +63,11 @@ public sealed class RunRobustnessTests : IDisposable
     [Fact]
     public async Task A_corrupt_or_stale_control_file_is_reported_not_thrown_and_does_not_block_a_new_run()
     {
-        Directory.CreateDirectory(_data);
-        await File.WriteAllTextAsync(Path.Combine(_data, ControlFile.FileName), "{ \"processId\": 1, \"addr");
-        var corrupt = await CliRunner.RunAsync("status", "--data", _data);
-        await File.WriteAllTextAsync(Path.Combine(_data, ControlFile.FileName), "{ \"processId\": 1, \"address\": \"http://127.0.0.1:1\", \"feature\": \"e2e-orders\", \"startedAt\": \"2020-01-01T00:00:00Z\" }");
-        var reused = await CliRunner.RunAsync("status", "--data", _data);
+        Directory.CreateDirectory(_run.Data);
+        await File.WriteAllTextAsync(Path.Combine(_run.Data, ControlFile.FileName), "{ \"processId\": 1, \"addr");
+        var corrupt = await CliRunner.RunAsync("status", "--data", _run.Data);
+        await File.WriteAllTextAsync(Path.Combine(_run.Data, ControlFile.FileName), "{ \"processId\": 1, \"address\": \"http://127.0.0.1:1\", \"feature\": \"e2e-orders\", \"startedAt\": \"2020-01-01T00:00:00Z\" }");
+        var reused = await CliRunner.RunAsync("status", "--data", _run.Data);
 
         Assert.Equal(1, corrupt.ExitCode);
         Assert.Contains("is unreadable", corrupt.Error, StringComparison.Ordinal);
@@ -96,7 +83,7 @@ public sealed class RunRobustnessTests : IDisposable
             $"\"phases\": [ {phases} ], \"budgets\": {{ \"evaluateEvery\": \"PT12S\", \"minSamples\": 500 }} }}");
         try
         {
-            var (code, output, error) = await CliRunner.RunAsync("run", spec, "--data", _data, "--rows", "500", "--speed", "60", "--rps", "300", "--approve", "auto");
+            var (code, output, error) = await CliRunner.RunAsync("run", spec, "--data", _run.Data, "--rows", "500", "--speed", "60", "--rps", "300", "--approve", "auto");
 
             Assert.True(code == 0, output + error);
             for (var i = 1; i <= 8; i++)
