@@ -148,24 +148,13 @@ internal sealed class RolloutRun
                         // rollback sent with an approval wins over the next phase.
                         _commands.Enqueue(command);
                         await HandleArrivedCommandsAsync();
-                        if (_state.Status is RolloutStatus.RollingBack or RolloutStatus.Completed or RolloutStatus.RolledBack or RolloutStatus.Halted)
+
+                        // A rollback handled here has dropped the phase entry (see Enqueue); otherwise it goes first again.
+                        var queued = _commands.ToArray();
+                        _commands.Clear();
+                        foreach (var c in queued.Where(c => c is RolloutCommand.ApplyPhase).Concat(queued.Where(c => c is not RolloutCommand.ApplyPhase)))
                         {
-                            var rest = _commands.Where(c => c is not (RolloutCommand.ApplyPhase or RolloutCommand.Bake)).ToArray();
-                            _commands.Clear();
-                            foreach (var c in rest)
-                            {
-                                _commands.Enqueue(c);
-                            }
-                        }
-                        else
-                        {
-                            // Keep the phase entry first.
-                            var rest = _commands.ToArray();
-                            _commands.Clear();
-                            foreach (var c in rest.Where(c => c is RolloutCommand.ApplyPhase).Concat(rest.Where(c => c is not RolloutCommand.ApplyPhase)))
-                            {
-                                _commands.Enqueue(c);
-                            }
+                            _commands.Enqueue(c);
                         }
 
                         break;
