@@ -143,22 +143,16 @@ internal sealed class RolloutRun
             {
                 switch (command)
                 {
-                    case RolloutCommand.ApplyPhase when _phasesApplied > 0 && HasPendingCommand():
-                        // Commands that arrived together with the one that moved the rollout here come first: a
-                        // rollback sent with an approval wins over the next phase.
-                        _commands.Enqueue(command);
+                    case RolloutCommand.ApplyPhase when _phasesApplied > 0:
+                        // Commands that arrived together with the one that moved the rollout here come first (this awaits
+                        // only tasks already complete): a rollback sent with an approval wins over the next phase, and
+                        // Enqueue has then dropped the rest of the phase entry.
                         await HandleArrivedCommandsAsync();
-
-                        // A rollback handled here has dropped the phase entry (see Enqueue); otherwise it goes first again.
-                        var queued = _commands.ToArray();
-                        _commands.Clear();
-                        foreach (var c in queued.Where(c => c is RolloutCommand.ApplyPhase).Concat(queued.Where(c => c is not RolloutCommand.ApplyPhase)))
+                        if (_state.Status is RolloutStatus.RollingBack or RolloutStatus.Completed or RolloutStatus.RolledBack or RolloutStatus.Halted)
                         {
-                            _commands.Enqueue(c);
+                            break;
                         }
 
-                        break;
-                    case RolloutCommand.ApplyPhase when _phasesApplied > 0:
                         // Next phase: a fresh generation, so that history stays small and new code applies from here.
                         // Nothing is awaited between the decision and ContinueAsNew, so no command can arrive unseen; the
                         // journal entries still unwritten travel with the carry.

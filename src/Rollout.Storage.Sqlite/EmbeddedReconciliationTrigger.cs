@@ -27,13 +27,4 @@ public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, Recon
             $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");
         return new ReconciliationOutcome(run.Id, c.Compared, c.Drifted, c.Repaired, c.Flagged, summary);
     }
-
-    /// <summary>The dual-write checkpoint of the feature, for <see cref="ReconcileOptions.PipelineCheckpoint"/>: changes beyond it are in flight.</summary>
-    /// <param name="rollout">The embedded rollout.</param>
-    public static Func<CancellationToken, Task<long?>> PipelineCheckpoint(EmbeddedRollout rollout)
-    {
-        ArgumentNullException.ThrowIfNull(rollout);
-        var feed = Core.DataPath.DualWriteProcessor.FeedNameFor(rollout.Spec.Feature);
-        return cancellationToken => rollout.Target.GetAsync(feed, cancellationToken);
-    }
 }

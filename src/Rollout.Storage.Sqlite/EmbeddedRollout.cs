@@ -108,6 +108,14 @@ public sealed class EmbeddedRollout : IAsyncDisposable
         MaxRowsPerSecond = Spec.Reconciliation.MaxRowsPerSecond,
     };
 
+    /// <summary>
+    /// The dual-write checkpoint of this feature, for <see cref="Core.Reconciliation.ReconcileOptions.PipelineCheckpoint"/>:
+    /// changes beyond it are in flight.
+    /// </summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public Task<long?> PipelineCheckpointAsync(CancellationToken cancellationToken) =>
+        Target.GetAsync(DualWriteProcessor.FeedNameFor(Spec.Feature), cancellationToken);
+
     /// <summary>The application-facing gate of this feature.</summary>
     /// <param name="options">Gate options; from the spec when null.</param>
     public RolloutGate Gate(GateOptions? options = null) =>

@@ -31,6 +31,7 @@ internal static class RunExitCodes
 /// </summary>
 internal sealed class RunSession : IDisposable
 {
+    private const int FeedBatchSize = 5000;
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
 
     private readonly RunSettings _settings;
@@ -96,7 +97,6 @@ internal sealed class RunSession : IDisposable
 
         await using var heldLock = folderLock;
 
-        File.Copy(_settings.SpecFile.FullName, Path.Combine(folder, "spec.rollout.json"), overwrite: true);
         var rollout = EmbeddedRollout.Open(folder, Spec, TimeProvider.System);
         await using (rollout)
         {
@@ -112,7 +112,7 @@ internal sealed class RunSession : IDisposable
             // Ctrl+C belongs to the run (it rolls back first), not to the host, which would stop the worker under it.
             builder.Services.AddSingleton<IHostLifetime, RunHostLifetime>();
             builder.Services.AddSingleton(rollout);
-            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick) with { PipelineCheckpoint = null }), _reconcileLock));
+            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
             builder.Services.AddRolloutOrchestration(o =>
             {
@@ -198,15 +198,6 @@ internal sealed class RunSession : IDisposable
         var control = host.Services.GetRequiredService<RolloutControl>();
         using var gate = rollout.Gate(GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)));
         var workload = new SyntheticWorkload(rollout, gate, _settings.RequestsPerSecond, _settings.WriteShare);
-        using var stop = new CancellationTokenSource();
-        var processor = rollout.Processor($"rollout-run:{Environment.ProcessId}");
-        var background = new[]
-        {
-            Guard("dual writes", FeedLoopAsync(rollout, processor, stop.Token)),
-            Guard("reconciliation", ReconcileLoopAsync(rollout, stop.Token)),
-            Guard("workload", workload.RunAsync(stop.Token)),
-        };
-
         Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
             (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
@@ -228,6 +219,16 @@ internal sealed class RunSession : IDisposable
                 return RunExitCodes.UsageOrInput;
             }
         }
+
+        // The data path and the traffic start with the rollout (not before: an early return must leave nothing running).
+        using var stop = new CancellationTokenSource();
+        var processor = rollout.Processor($"rollout-run:{Environment.ProcessId}", FeedBatchSize);
+        var background = new[]
+        {
+            Guard("dual writes", FeedLoopAsync(rollout, processor, stop.Token)),
+            Guard("reconciliation", ReconcileLoopAsync(rollout, stop.Token)),
+            Guard("workload", workload.RunAsync(stop.Token)),
+        };
 
         RolloutSnapshot end;
         try
@@ -500,25 +501,18 @@ internal sealed class RunSession : IDisposable
             var batch = await processor.RunOnceAsync(cancellationToken);
             var current = await rollout.Source.GetCurrentVersionAsync(cancellationToken);
             Interlocked.Exchange(ref _feedLag, Math.Max(0, current - batch.Checkpoint));
-            if (batch.Read < 5000)
+            if (batch.Read < FeedBatchSize)
             {
                 await Task.Delay(50, cancellationToken);
             }
         }
     }
 
-    /// <summary>
-    /// Reconciliation settings of the run: the spec's, with the rate limit scaled by the speed like every other
-    /// duration, and changes the pipeline has not applied yet counted as in flight rather than drift.
-    /// </summary>
+    /// <summary>Reconciliation settings of the run: the spec's, with the rate limit scaled by the speed like every other duration.</summary>
     private Core.Reconciliation.ReconcileOptions ReconcileOptions(EmbeddedRollout rollout, ReconcileDepth depth)
     {
         var options = rollout.ReconcileOptions(depth);
-        return options with
-        {
-            MaxRowsPerSecond = options.MaxRowsPerSecond is > 0 and var max ? (int)Math.Min(int.MaxValue, max * _settings.Speed) : options.MaxRowsPerSecond,
-            PipelineCheckpoint = EmbeddedReconciliationTrigger.PipelineCheckpoint(rollout),
-        };
+        return options with { MaxRowsPerSecond = options.MaxRowsPerSecond is > 0 and var max ? (int)Math.Min(int.MaxValue, max * _settings.Speed) : options.MaxRowsPerSecond };
     }
 
     private async Task ReconcileLoopAsync(EmbeddedRollout rollout, CancellationToken cancellationToken)
@@ -530,7 +524,8 @@ internal sealed class RunSession : IDisposable
             await _reconcileLock.WaitAsync(cancellationToken);
             try
             {
-                var run = await rollout.Reconciler().RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick), null, cancellationToken);
+                // These runs feed the health gate: changes the pipeline has not applied yet are lag, not drift.
+                var run = await rollout.Reconciler().RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick) with { PipelineCheckpoint = rollout.PipelineCheckpointAsync }, null, cancellationToken);
                 _reconcileRuns++;
                 _lastReconcileCompared = run.Counts.Compared;
                 _lastReconcileDrifted = run.Counts.Drifted;
