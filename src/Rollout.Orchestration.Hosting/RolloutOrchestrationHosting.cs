@@ -162,18 +162,24 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is not null)
+        try
         {
-            await _app.StopAsync(cancellationToken);
+            if (_app is not null)
+            {
+                await _app.StopAsync(cancellationToken);
+            }
         }
-
-        if (Service is { } service)
+        finally
         {
-            // Release the partition leases at once (forced: nothing in flight is awaited), so that another host
-            // takes the rollouts over now rather than after RecoveryTime. A host that dies cannot do this; then
-            // RecoveryTime applies.
-            await service.StopAsync(isForced: true);
-            Service = null;
+            // Always, even when the server's stop throws (it does when the host's shutdown time is up): a backend
+            // left running would keep renewing its partition leases, and no other host could take the rollouts
+            // over for as long as this process lives. Forced: nothing in flight is awaited, the leases are
+            // released at once. A host that dies cannot do this; then RecoveryTime applies.
+            if (Service is { } service)
+            {
+                Service = null;
+                await service.StopAsync(isForced: true);
+            }
         }
     }
 
@@ -203,6 +209,11 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
             LeaseRenewInterval = options.RecoveryTime / 3,
             LeaseAcquireInterval = options.RecoveryTime / 3,
             ControlQueueVisibilityTimeout = options.RecoveryTime,
+
+            // An activity message taken by a host that then dies comes back after this time (the default is 5 min:
+            // a rollout would wait that long). The sidecar does not renew activity locks, so an activity that runs
+            // longer than RecoveryTime may be started again by another host: every rollout activity is idempotent.
+            WorkItemQueueVisibilityTimeout = options.RecoveryTime,
         });
         cancellationToken.ThrowIfCancellationRequested();
         await service.CreateIfNotExistsAsync();

@@ -79,12 +79,16 @@ public sealed class SqliteRolloutStore : IExposureStateStore, IGateStore, IRollo
         var now = _time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture);
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
+        // Idempotent: setting the state it already has changes nothing and records nothing (an activity run again
+        // after its host died must not add a second change to the history).
         command.CommandText = """
             INSERT INTO rollout_state (feature, phase, exposure_buckets, reads, generation, updated_at) VALUES (@feature, @phase, @exposure, @reads, 1, @now)
             ON CONFLICT (feature) DO UPDATE SET phase = excluded.phase, exposure_buckets = excluded.exposure_buckets, reads = excluded.reads,
-              generation = rollout_state.generation + 1, updated_at = excluded.updated_at;
+              generation = rollout_state.generation + 1, updated_at = excluded.updated_at
+            WHERE rollout_state.phase IS NOT excluded.phase OR rollout_state.exposure_buckets IS NOT excluded.exposure_buckets OR rollout_state.reads IS NOT excluded.reads;
             INSERT INTO rollout_state_history (feature, phase, exposure_buckets, reads, generation, reason, at)
-              SELECT feature, phase, exposure_buckets, reads, generation, @reason, @now FROM rollout_state WHERE feature = @feature;
+              SELECT feature, phase, exposure_buckets, reads, generation, @reason, @now FROM rollout_state
+              WHERE feature = @feature AND changes() > 0;
             SELECT generation FROM rollout_state WHERE feature = @feature;
             """;
         SqliteDatabase.Parameter(command, "@feature", feature);

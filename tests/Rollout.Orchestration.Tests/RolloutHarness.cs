@@ -24,9 +24,10 @@ internal sealed class RolloutHarness : IAsyncDisposable
     private bool _keepFolder;
     private bool _disposed;
 
-    private RolloutHarness(string folder, RolloutSpec spec, IHost host, Traffic traffic)
+    private RolloutHarness(string folder, RolloutSpec spec, IHost host, Traffic traffic, CapturedLog log)
     {
         Folder = folder;
+        Log = log;
         Spec = spec;
         _host = host;
         Traffic = traffic;
@@ -34,6 +35,9 @@ internal sealed class RolloutHarness : IAsyncDisposable
     }
 
     public string Folder { get; }
+
+    /// <summary>What the Durable Task backend and sidecar of this host logged last.</summary>
+    public CapturedLog Log { get; }
 
     public RolloutSpec Spec { get; }
 
@@ -77,13 +81,19 @@ internal sealed class RolloutHarness : IAsyncDisposable
         };
     }
 
-    /// <summary>Starts a host over a new data folder, or over <paramref name="folder"/> as left by an earlier host.</summary>
-    public static async Task<RolloutHarness> StartAsync(RolloutSpec spec, Traffic? traffic = null, int rows = 40, string? folder = null, Action<RolloutOrchestrationOptions>? orchestration = null)
+    /// <summary>
+    /// Starts a host over a new data folder, or over <paramref name="folder"/> as left by an earlier host;
+    /// <paramref name="services"/> may put its own ports (a decorated health source…) in place of the storage's.
+    /// </summary>
+    public static async Task<RolloutHarness> StartAsync(RolloutSpec spec, Traffic? traffic = null, int rows = 40, string? folder = null, Action<RolloutOrchestrationOptions>? orchestration = null, Action<IServiceCollection>? services = null)
     {
         var reopen = folder is not null;
         folder ??= Path.Combine(Path.GetTempPath(), "rollout-orch-" + Guid.NewGuid().ToString("N")[..12]);
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        var log = new CapturedLog();
+        builder.Logging.AddProvider(log);
+        services?.Invoke(builder.Services); // before the storage: its ports are registered only where none is
         builder.Services.AddRolloutSqlite(spec, o => o.DataDirectory = folder);
         builder.Services.AddRolloutOrchestration(orchestration);
         var host = builder.Build();
@@ -96,7 +106,7 @@ internal sealed class RolloutHarness : IAsyncDisposable
         }
 
         await host.StartAsync();
-        return new RolloutHarness(folder, spec, host, traffic ?? new Traffic());
+        return new RolloutHarness(folder, spec, host, traffic ?? new Traffic(), log);
     }
 
     /// <summary>Stops the host abruptly (no grace period for anything in flight) and keeps the data folder.</summary>
@@ -147,7 +157,7 @@ internal sealed class RolloutHarness : IAsyncDisposable
         }
 
         var journal = await Rollout.Rollouts.ReadAsync(Feature, default);
-        throw new Xunit.Sdk.XunitException($"Timed out waiting for: {what}. Last status: {last?.Status} in {last?.Phase} (generation {last?.Generation}); history: {History(last)}; journal: {string.Join(" | ", journal.Take(25).Select(j => $"{j.Sequence}:{j.Kind}@{j.Phase}: {j.Detail}"))}");
+        throw new Xunit.Sdk.XunitException($"Timed out waiting for: {what}. Last status: {last?.Status} in {last?.Phase} (generation {last?.Generation}); history: {History(last)}; journal: {string.Join(" | ", journal.Take(25).Select(j => $"{j.Sequence}:{j.Kind}@{j.Phase}: {j.Detail}"))}{Environment.NewLine}Durable Task log (last lines):{Environment.NewLine}{Log.Tail()}");
     }
 
     public static string History(RolloutStatusView? view) =>

@@ -152,6 +152,20 @@ public sealed class GateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Setting_the_state_it_already_has_records_no_second_change()
+    {
+        var first = await _rollout.Rollouts.SetStateAsync("orders-v2", "canary", ExposureLevel.FromPercent(5), ReadMode.Live, "phase canary", CancellationToken.None);
+        var again = await _rollout.Rollouts.SetStateAsync("orders-v2", "canary", ExposureLevel.FromPercent(5), ReadMode.Live, "phase canary (run again)", CancellationToken.None);
+        var changed = await _rollout.Rollouts.SetStateAsync("orders-v2", "canary", ExposureLevel.FromPercent(5), ReadMode.Legacy, "reads back to legacy", CancellationToken.None);
+
+        Assert.Equal(first.Generation, again.Generation);
+        Assert.Equal(first.Generation + 1, changed.Generation);
+        var history = await _rollout.Rollouts.ReadStateHistoryAsync("orders-v2");
+        Assert.Equal(["phase canary", "reads back to legacy"], history.TakeLast(2).Select(h => h.Reason).ToArray());
+        Assert.Single(history, h => h.Reason.StartsWith("phase canary", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Decisions_follow_the_stored_exposure_after_the_cache_expires()
     {
         using var gate = _rollout.Gate(Options() with { CacheTtl = TimeSpan.FromSeconds(5) });
