@@ -1,7 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Rollout.Core.Spec;
 using Rollout.Storage.Sqlite;
+using Rollout.Telemetry.AzureMonitor;
 
 namespace Rollout.Functions;
 
@@ -18,6 +20,15 @@ public static class RolloutFunctionsServiceCollectionExtensions
     public static IServiceCollection AddRolloutFunctions(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        var timers = new RolloutTimerOptions();
+        configuration.GetSection(RolloutTimerOptions.Section).Bind(timers);
+        Validator.ValidateObject(timers, new ValidationContext(timers), validateAllProperties: true);
+        services.AddSingleton(timers);
+
+        // Before the stores: where a Log Analytics workspace is configured, health comes from Application Insights
+        // (the stores register theirs only where none is).
+        services.AddRolloutAzureMonitor(configuration);
+
         var specPath = configuration["Rollout:SpecPath"];
         if (!string.IsNullOrWhiteSpace(specPath))
         {

@@ -26,6 +26,43 @@ public sealed class DualWriteProcessorTests
     }
 
     [Fact]
+    public async Task A_drain_with_a_budget_stops_between_batches_once_it_is_spent_and_gives_the_lease_up()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        for (var id = 1; id <= 100; id++)
+        {
+            await p.UpsertAsync(id, id, 100 * id, "new");
+        }
+
+        var processor = p.Processor("timer-1", batchSize: 10);
+        var batches = 0;
+        var first = await processor.DrainAsync(TimeSpan.FromSeconds(10), CancellationToken.None, _ =>
+        {
+            batches++;
+            p.Time.Advance(TimeSpan.FromSeconds(4)); // each batch "takes" 4 s: the third one ends past the budget
+        });
+
+        Assert.Equal((3, 30, 30L), (batches, first.Read, first.Checkpoint));
+        Assert.True(await p.Target.TryAcquireAsync(processor.FeedName, "timer-2", TimeSpan.FromMinutes(1), CancellationToken.None)); // released
+        await p.Target.ReleaseAsync(processor.FeedName, "timer-2", CancellationToken.None);
+
+        // The next invocation carries on from the checkpoint, and keeps going while changes arrive within its budget.
+        var arrived = false;
+        var second = await processor.DrainAsync(TimeSpan.FromMinutes(5), CancellationToken.None, _ =>
+        {
+            if (!arrived)
+            {
+                arrived = true;
+                p.UpsertAsync(101, 1, 1, "late").GetAwaiter().GetResult();
+            }
+        });
+
+        Assert.Equal((71, 101L), (second.Read, second.Checkpoint));
+        await p.AssertTargetMatchesSourceAsync();
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => processor.DrainAsync(TimeSpan.Zero, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task An_older_version_never_overwrites_a_newer_one_and_replays_change_nothing()
     {
         await using var p = await Pipeline.CreateAsync();

@@ -287,6 +287,37 @@ public sealed class GateTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_request_is_a_span_tagged_like_its_decision_so_a_trace_store_can_rebuild_the_health_window()
+    {
+        await Expose(100, ReadMode.Live);
+        var spans = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == Rollout.Core.RolloutMetrics.Name,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Add,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using var gate = _rollout.Gate(Options());
+
+        await gate.WriteAsync("user-1", (_, _) => throw new InvalidOperationException("boom"), _ => Task.CompletedTask);
+        await gate.WriteAsync("user-2", (_, _) => Task.CompletedTask, _ => Task.CompletedTask);
+        await gate.ReadAsync("user-3", new SourceKey("[1]"));
+
+        static (string Name, object? Kind, object? Path, object? Outcome, System.Diagnostics.ActivityStatusCode Status) View(System.Diagnostics.Activity a) =>
+            (a.OperationName, a.GetTagItem("rollout.kind"), a.GetTagItem("rollout.path"), a.GetTagItem("rollout.outcome"), a.Status);
+        var gateSpans = spans.Where(a => a.OperationName.StartsWith("rollout.gate.", StringComparison.Ordinal)).Select(View).ToArray();
+        Assert.Equal(
+            [
+                ("rollout.gate.write", "write", "new", "error", System.Diagnostics.ActivityStatusCode.Error), // the fallback does not hide it
+                ("rollout.gate.write", "write", "new", "ok", System.Diagnostics.ActivityStatusCode.Unset),
+                ("rollout.gate.read", "read", "new", "fallback", System.Diagnostics.ActivityStatusCode.Unset), // no document yet: legacy served
+            ],
+            gateSpans);
+        Assert.All(spans.Where(a => a.OperationName.StartsWith("rollout.gate.", StringComparison.Ordinal)), a => Assert.Equal("orders-v2", a.GetTagItem("rollout.feature")));
+    }
+
+    [Fact]
     public async Task Decisions_are_measured_with_feature_phase_exposure_path_and_outcome_tags()
     {
         await Expose(100);

@@ -152,9 +152,28 @@ public sealed class DualWriteProcessor
     /// <param name="cancellationToken">Cancellation.</param>
     /// <param name="progress">Called after each batch.</param>
     /// <returns>The summed outcome.</returns>
-    public async Task<BatchOutcome> DrainAsync(CancellationToken cancellationToken, Action<BatchOutcome>? progress = null)
+    public Task<BatchOutcome> DrainAsync(CancellationToken cancellationToken, Action<BatchOutcome>? progress = null) =>
+        DrainAsync(null, cancellationToken, progress);
+
+    /// <summary>
+    /// Runs batches while changes remain, within a time budget (a timer-triggered function's share of its
+    /// invocation), then releases the lease. A batch is never cut short: the budget is checked before each one,
+    /// so a drain ends at most one batch past it, with its checkpoint saved. Without a budget, stops at the feed's
+    /// version at the start.
+    /// </summary>
+    /// <param name="budget">Time after which no new batch starts; null for "until the version at the start".</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <param name="progress">Called after each batch.</param>
+    /// <returns>The summed outcome; <see cref="BatchOutcome.Read"/> is 0 and the lease not held when another instance drains.</returns>
+    public async Task<BatchOutcome> DrainAsync(TimeSpan? budget, CancellationToken cancellationToken, Action<BatchOutcome>? progress = null)
     {
-        var target = await _feed.GetCurrentVersionAsync(cancellationToken);
+        if (budget is { } b && b <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(budget), budget, "The drain budget must be positive.");
+        }
+
+        var started = _time.GetTimestamp();
+        long? target = budget is null ? await _feed.GetCurrentVersionAsync(cancellationToken) : null;
         var total = new BatchOutcome(true, 0, 0, 0, 0, 0);
         try
         {
@@ -164,7 +183,8 @@ public sealed class DualWriteProcessor
                 total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
                     total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
                 progress?.Invoke(batch);
-                if (!batch.LeaseHeld || batch.Read == 0 || batch.Checkpoint >= target)
+                if (!batch.LeaseHeld || batch.Read == 0 || batch.Checkpoint >= target
+                    || (budget is not null && (batch.Read < _options.BatchSize || _time.GetElapsedTime(started) >= budget)))
                 {
                     return total;
                 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Rollout.Core.DataPath;
 using Rollout.Core.Exposure;
 using Rollout.Core.Spec;
@@ -156,7 +157,7 @@ public sealed class RolloutGate : IDisposable
             GateWriteOutcome.FellBackOnTimeout => "timeout",
             _ => "error",
         }, newPathTime);
-        activity?.SetTag("rollout.outcome", outcome.ToString());
+        activity?.SetTag("rollout.write.outcome", outcome.ToString());
         if (outcome != GateWriteOutcome.Committed)
         {
             activity?.AddEvent(new System.Diagnostics.ActivityEvent("rollout.fallback"));
@@ -180,6 +181,11 @@ public sealed class RolloutGate : IDisposable
         var started = _time.GetTimestamp();
         var decision = await DecideAsync(subjectId, cancellationToken);
         var state = decision.State;
+        using var activity = RolloutMetrics.Activities.StartActivity("rollout.gate.read");
+        activity?.SetTag("rollout.feature", _feature);
+        activity?.SetTag("rollout.phase", state.Phase);
+        activity?.SetTag("rollout.exposure", (double)state.Exposure.Percent);
+        activity?.SetTag("rollout.reads", state.Reads.ToString().ToLowerInvariant());
         switch (state.Reads)
         {
             case ReadMode.Shadow:
@@ -393,6 +399,20 @@ public sealed class RolloutGate : IDisposable
     {
         var pathName = path == RoutePath.New ? "new" : "legacy";
         _metrics?.RecordDecision(_feature, state.Phase, (double)state.Exposure.Percent, pathName, outcome, kind, duration);
+
+        // The request's span carries what its first measurement says (a write that falls back is the new path's
+        // error, as in the decision metric), so that a trace store can rebuild the health window's latencies.
+        if (Activity.Current is { } span && span.Source == RolloutMetrics.Activities && span.GetTagItem("rollout.outcome") is null)
+        {
+            span.SetTag("rollout.kind", kind);
+            span.SetTag("rollout.path", pathName);
+            span.SetTag("rollout.outcome", outcome);
+            if (outcome is "error" or "timeout")
+            {
+                span.SetStatus(ActivityStatusCode.Error);
+            }
+        }
+
         _telemetry.Record(Event(state, kind, path, outcome, duration.TotalMilliseconds));
     }
 
