@@ -1,4 +1,3 @@
-using System.Globalization;
 using Rollout.Core.Reconciliation;
 
 namespace Rollout.Storage.Sqlite;
@@ -13,18 +12,10 @@ namespace Rollout.Storage.Sqlite;
 public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, ReconcileOptions? options = null) : IReconciliationTrigger
 {
     /// <inheritdoc />
-    public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
+    public Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rollout);
-        if (!string.Equals(feature, rollout.Spec.Feature, StringComparison.Ordinal))
-        {
-            throw new ArgumentException($"This store holds feature '{rollout.Spec.Feature}', not '{feature}'.", nameof(feature));
-        }
-
-        var run = await rollout.Reconciler().RunAsync(options ?? rollout.ReconcileOptions(ReconcileDepth.Quick), null, cancellationToken);
-        var c = run.Counts;
-        var summary = string.Create(CultureInfo.InvariantCulture,
-            $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");
-        return new ReconciliationOutcome(run.Id, c.Compared, c.Drifted, c.Repaired, c.Flagged, summary);
+        return new ReconcilerTrigger(rollout.Spec.Feature, rollout.Reconciler(), options ?? rollout.ReconcileOptions(ReconcileDepth.Quick))
+            .TriggerAsync(feature, reason, cancellationToken);
     }
 }
