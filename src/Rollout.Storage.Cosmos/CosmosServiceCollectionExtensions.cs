@@ -42,4 +42,26 @@ public static class CosmosServiceCollectionExtensions
         services.TryAddSingleton<IReconcileTarget>(sp => sp.GetRequiredService<CosmosTargetStore>());
         return services;
     }
+
+    /// <summary>
+    /// Start-up step of a host using <see cref="AddRolloutCosmos"/>: creates the database and container when
+    /// <see cref="RolloutCosmosOptions.CreateIfNotExists"/> is set, else checks that the container exists (a wrong name
+    /// fails at start-up, not at the first write).
+    /// </summary>
+    /// <param name="services">The built service provider.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public static async Task InitializeRolloutCosmosAsync(this IServiceProvider services, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = services.GetRequiredService<IOptions<RolloutCosmosOptions>>().Value;
+        var store = services.GetRequiredService<CosmosTargetStore>();
+        if (options.CreateIfNotExists)
+        {
+            await store.InitializeAsync(options.ContainerThroughput, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await store.Container.ReadContainerAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
 }

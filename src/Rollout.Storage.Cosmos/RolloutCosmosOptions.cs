@@ -113,7 +113,7 @@ public sealed class RolloutCosmosOptions : IValidatableObject
 
         if (Container is not null && !Identifiers.IsContainerName(Container))
         {
-            yield return new ValidationResult($"'{Container}' is not a container name (3-63 lower-case letters, digits and dashes).", [nameof(Container)]);
+            yield return new ValidationResult($"'{Container}' is not a container name (letters, digits, _ and -, starting with a letter or digit).", [nameof(Container)]);
         }
 
         if (PartitionKeyPath is not null && !CosmosDocuments.IsPartitionKeyPath(PartitionKeyPath))
