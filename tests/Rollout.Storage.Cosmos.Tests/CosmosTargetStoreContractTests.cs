@@ -111,6 +111,41 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
     }
 
     [Fact]
+    public async Task Two_source_keys_mapping_to_one_id_and_partition_key_fail_the_write()
+    {
+        var store = await server.NewStoreAsync();
+        await store.ApplyAsync([Upsert(1, 1)], CancellationToken.None);
+
+        var clash = new TargetWrite(Key(2), 1, Doc(1, "c1", 10.5m));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => store.ApplyAsync([clash], CancellationToken.None));
+
+        Assert.Contains("belongs to source key [1], not [2]", error.Message, StringComparison.Ordinal);
+        Assert.Null(await store.GetAsync(Key(2), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task An_older_item_left_behind_by_a_partition_key_move_is_hidden_and_removed_by_the_next_write()
+    {
+        var store = await server.NewStoreAsync();
+        await store.ApplyAsync([Upsert(1, 1, customer: "a")], CancellationToken.None);
+        // Simulate a crash between writing the moved item and deleting the old one: copy the old item back.
+        var old = await store.Container.ReadItemAsync<JsonObject>("1", new PartitionKey("a"));
+        await store.ApplyAsync([Upsert(1, 2, customer: "b")], CancellationToken.None);
+        await store.Container.CreateItemAsync(old.Resource, new PartitionKey("a"));
+
+        var entries = await store.ReadRangeAsync(null, null, withHashes: true, CancellationToken.None);
+        Assert.Equal((Key(1), 2L), (Assert.Single(entries).Key, entries[0].Version));
+        Assert.Equal(1, (await store.DigestAsync(null, null, CancellationToken.None)).Count);
+        Assert.Equal("b", (await store.GetAsync(Key(1), CancellationToken.None))!.PartitionKey);
+
+        await store.ApplyAsync([Delete(1, 3)], CancellationToken.None);
+
+        using var leftover = await store.Container.ReadItemStreamAsync("1", new PartitionKey("a"));
+        Assert.Equal(HttpStatusCode.NotFound, leftover.StatusCode);
+        Assert.True((await store.GetAsync(Key(1), CancellationToken.None))!.IsTombstone);
+    }
+
+    [Fact]
     public async Task An_item_not_written_by_rollout_at_the_documents_place_fails_the_write()
     {
         var store = await server.NewStoreAsync();
