@@ -26,7 +26,7 @@ namespace Rollout.Storage.Cosmos;
 /// part-way is retried by the dual-write processor (the checkpoint moves only after a batch succeeded), and the
 /// writes already applied are then stale no-ops. When a key's partition key changes between versions, the newer
 /// item is written first and the older one deleted after; should the delete not happen (a crash in between), reads
-/// take the item of the highest version for the key, and the key's next write or delete removes the other one.
+/// take the item of the highest version for the key, and the key's next delete (or next move) removes the other one.
 /// </remarks>
 public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
 {
@@ -75,6 +75,11 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
     /// <summary>Test hook: runs after a write has decided and before its conditional write (to interleave a competing writer).</summary>
     internal Func<TargetWrite, Task>? BeforeConditionalWrite { get; set; }
 
+    /// <summary>Key lookups that needed a query on the sort form (for tests of the write path's cost).</summary>
+    internal int KeyQueries => _keyQueries;
+
+    private int _keyQueries;
+
     /// <summary>Creates the database and the container (partitioned by the store's path) when they do not exist.</summary>
     /// <param name="throughput">Throughput of a new container, or null.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -101,11 +106,19 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             return new ApplyResult(0, 0);
         }
 
+        var prepared = new Prepared[writes.Count];
+        for (var i = 0; i < writes.Count; i++)
+        {
+            prepared[i] = Prepared.Of(writes[i], _partitionPath);
+        }
+
+        // What the batch's documents' places hold, in one ReadMany instead of a point read per write.
+        var places = await ReadPlacesAsync(prepared, cancellationToken).ConfigureAwait(false);
         var applied = 0;
         // Concurrent point operations; with bulk execution on, the SDK groups them into batches per partition.
-        await Parallel.ForEachAsync(writes, new ParallelOptions { MaxDegreeOfParallelism = _maxConcurrency, CancellationToken = cancellationToken }, async (write, ct) =>
+        await Parallel.ForEachAsync(prepared, new ParallelOptions { MaxDegreeOfParallelism = _maxConcurrency, CancellationToken = cancellationToken }, async (write, ct) =>
         {
-            if (await ApplyOneAsync(write, ct).ConfigureAwait(false))
+            if (await ApplyOneAsync(write, places, ct).ConfigureAwait(false))
             {
                 Interlocked.Increment(ref applied);
             }
@@ -113,25 +126,69 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
         return new ApplyResult(applied, writes.Count - applied);
     }
 
-    /// <summary>Applies one write; true when it changed the container, false when the container already held the same or a newer version.</summary>
-    private async Task<bool> ApplyOneAsync(TargetWrite write, CancellationToken cancellationToken)
+    /// <summary>A write with its item body and partition key worked out once.</summary>
+    private sealed record Prepared(TargetWrite Write, byte[]? LiveBody, PartitionKey LivePartitionKey)
     {
-        byte[]? liveBody = null;
-        PartitionKey livePartitionKey = default;
-        if (write.Document is { } document)
+        public string PlaceKey => Place(Write.Document!.Id, LivePartitionKey);
+
+        public static Prepared Of(TargetWrite write, string[] partitionPath)
         {
-            (liveBody, livePartitionKey) = CosmosDocuments.Live(write, _partitionPath);
+            if (write.Document is null)
+            {
+                return new Prepared(write, null, default);
+            }
+
+            var (body, partitionKey) = CosmosDocuments.Live(write, partitionPath);
+            return new Prepared(write, body, partitionKey);
+        }
+    }
+
+    private static string Place(string id, PartitionKey partitionKey) => partitionKey.ToString() + "\n" + id;
+
+    private async Task<Dictionary<string, StoredItem>> ReadPlacesAsync(Prepared[] prepared, CancellationToken cancellationToken)
+    {
+        var places = new Dictionary<string, StoredItem>(StringComparer.Ordinal);
+        var wanted = prepared.Where(p => p.LiveBody is not null)
+            .DistinctBy(p => p.PlaceKey)
+            .Select(p => (p.Write.Document!.Id, p.LivePartitionKey))
+            .ToList();
+        if (wanted.Count == 0)
+        {
+            return places;
         }
 
+        using var response = await _container.ReadManyItemsStreamAsync(wanted, cancellationToken: cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        using var json = await JsonDocument.ParseAsync(response.Content, cancellationToken: cancellationToken).ConfigureAwait(false);
+        foreach (var element in json.RootElement.GetProperty("Documents").EnumerateArray())
+        {
+            var item = CosmosDocuments.Read(element, _partitionPath)
+                ?? throw NotOurs(element.GetProperty("id").GetString());
+            places[Place(item.Id, item.PartitionKey)] = item;
+        }
+
+        return places;
+    }
+
+    private static InvalidOperationException NotOurs(string? id) =>
+        new($"Item '{id}' exists but was not written by Rollout (no {CosmosDocuments.SystemProperty} property); the target container must be Rollout's alone.");
+
+    /// <summary>Applies one write; true when it changed the container, false when the container already held the same or a newer version.</summary>
+    private async Task<bool> ApplyOneAsync(Prepared prepared, Dictionary<string, StoredItem> places, CancellationToken cancellationToken)
+    {
+        var (write, liveBody, livePartitionKey) = prepared;
         for (var attempt = 1; ; attempt++)
         {
-            // What the container holds for the key: the item at the document's place when it is the key's (one point
-            // read, the common case), else every item of the key (a query on the sort form).
+            // What the container holds for the key: the item at the document's place when it is the key's (from the
+            // batch's ReadMany on the first attempt, a point read after a lost race), else every item of the key (a
+            // query on the sort form).
             IReadOnlyList<StoredItem> items;
             StoredItem? atPlace = null;
             if (write.Document is { } doc)
             {
-                atPlace = await ReadItemAsync(doc.Id, livePartitionKey, cancellationToken).ConfigureAwait(false);
+                atPlace = attempt == 1
+                    ? places.GetValueOrDefault(prepared.PlaceKey)
+                    : await ReadItemAsync(doc.Id, livePartitionKey, cancellationToken).ConfigureAwait(false);
                 if (atPlace is not null && !atPlace.Key.Equals(write.Key))
                 {
                     throw new InvalidOperationException(
@@ -323,10 +380,13 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
         return result;
     }
 
-    private Task<List<StoredItem>> QueryKeyAsync(SourceKey key, CancellationToken cancellationToken) =>
-        QueryAsync(
+    private Task<List<StoredItem>> QueryKeyAsync(SourceKey key, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _keyQueries);
+        return QueryAsync(
             new QueryDefinition($"SELECT * FROM c WHERE c.{CosmosDocuments.SystemProperty}.sort = @sort").WithParameter("@sort", CosmosDocuments.SortText(key)),
             cancellationToken);
+    }
 
     private async Task<List<StoredItem>> QueryAsync(QueryDefinition query, CancellationToken cancellationToken)
     {
@@ -359,7 +419,6 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
 
         response.EnsureSuccessStatusCode();
         using var json = await JsonDocument.ParseAsync(response.Content, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return CosmosDocuments.Read(json.RootElement, _partitionPath)
-            ?? throw new InvalidOperationException($"Item '{id}' exists but was not written by Rollout (no {CosmosDocuments.SystemProperty} property); the target container must be Rollout's alone.");
+        return CosmosDocuments.Read(json.RootElement, _partitionPath) ?? throw NotOurs(id);
     }
 }

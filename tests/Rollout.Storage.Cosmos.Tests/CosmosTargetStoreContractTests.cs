@@ -98,6 +98,21 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
     }
 
     [Fact]
+    public async Task Updates_of_documents_in_place_are_decided_from_one_read_many_without_key_queries()
+    {
+        var store = await server.NewStoreAsync();
+        await store.ApplyAsync([.. Enumerable.Range(1, 10).Select(i => Upsert(i, 1, customer: $"c{i % 3}"))], CancellationToken.None);
+        Assert.Equal(10, store.KeyQueries); // new keys: nothing at their places, so each key is looked up
+
+        var updated = await store.ApplyAsync([.. Enumerable.Range(1, 10).Select(i => Upsert(i, 2, customer: $"c{i % 3}", total: i))], CancellationToken.None);
+        var replay = await store.ApplyAsync([.. Enumerable.Range(1, 10).Select(i => Upsert(i, 2, customer: $"c{i % 3}", total: i))], CancellationToken.None);
+
+        Assert.Equal(new ApplyResult(10, 0), updated);
+        Assert.Equal(new ApplyResult(0, 10), replay);
+        Assert.Equal(10, store.KeyQueries);
+    }
+
+    [Fact]
     public async Task Missing_item_reads_as_not_found_and_cross_partition_queries_work()
     {
         var store = await server.NewStoreAsync();
