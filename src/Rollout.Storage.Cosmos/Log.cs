@@ -10,7 +10,4 @@ internal static partial class Log
 
     [LoggerMessage(7001, LogLevel.Debug, "Cosmos write of {SourceKey} lost a concurrency race ({Status}), attempt {Attempt}; reading again")]
     public static partial void ConcurrencyRetry(ILogger logger, string sourceKey, int status, int attempt);
-
-    [LoggerMessage(7002, LogLevel.Information, "Cosmos client: {Description}, bulk {Bulk}")]
-    public static partial void ClientCreated(ILogger logger, string description, bool bulk);
 }

@@ -20,6 +20,9 @@ public sealed class CosmosServerFixture : IAsyncLifetime
     /// <summary>The Cosmos DB emulator's well-known key (public, documented); the local server does not check it.</summary>
     private const string EmulatorKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nsuiMY4B/ht3vdbd2vJ6Sar5Tb4f9/W1Lz8UABkQ==";
 
+    /// <summary>Test classes start their own servers in parallel; one npm install at a time.</summary>
+    private static readonly SemaphoreSlim InstallLock = new(1, 1);
+
     private Process? _process;
     private CosmosQueryProxy? _proxy;
     private int _containers;
@@ -49,7 +52,17 @@ public sealed class CosmosServerFixture : IAsyncLifetime
         else
         {
             IsLocalServer = true;
-            var package = await InstallAsync();
+            string package;
+            await InstallLock.WaitAsync();
+            try
+            {
+                package = await InstallAsync();
+            }
+            finally
+            {
+                InstallLock.Release();
+            }
+
             var serverPort = FreePort();
             var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var arg in new[] { Path.Combine(package, "lib", "cli.js"), "--port", $"{serverPort}", "--host", "127.0.0.1", "--no-ssl" })
