@@ -26,13 +26,15 @@ public sealed class CosmosServerFixture : IAsyncLifetime
     private Process? _process;
     private CosmosQueryProxy? _proxy;
     private int _containers;
+    private readonly List<Container> _created = [];
 
     public CosmosClient Client { get; private set; } = null!;
 
     /// <summary>True on the local server (no bulk), false on a configured endpoint.</summary>
     public bool IsLocalServer { get; private set; }
 
-    public string Database { get; } = "rollout-tests";
+    /// <summary>A database of this fixture's own (test classes run in parallel, each with a fixture).</summary>
+    public string Database { get; } = $"rollout-tests-{Guid.NewGuid():N}"[..22];
 
     public async Task InitializeAsync()
     {
@@ -99,11 +101,40 @@ public sealed class CosmosServerFixture : IAsyncLifetime
         var name = $"c{Interlocked.Increment(ref _containers)}-{Guid.NewGuid():N}"[..30];
         var store = new CosmosTargetStore(Client.GetContainer(Database, name), partitionKeyPath, maxConcurrency: 8);
         await store.InitializeAsync();
+        lock (_created)
+        {
+            _created.Add(store.Container);
+        }
+
         return store;
+    }
+
+    /// <summary>
+    /// Deletes the containers made so far; test classes call it after each test (tests of a class run one after the other),
+    /// so that an emulator never holds more than a few containers.
+    /// </summary>
+    public async Task DropContainersAsync()
+    {
+        Container[] created;
+        lock (_created)
+        {
+            created = [.. _created];
+            _created.Clear();
+        }
+
+        foreach (var container in created)
+        {
+            using var response = await container.DeleteContainerStreamAsync();
+        }
     }
 
     public async Task DisposeAsync()
     {
+        if (Client is not null && !IsLocalServer)
+        {
+            using var deleted = await Client.GetDatabase(Database).DeleteStreamAsync();
+        }
+
         Client?.Dispose();
         if (_proxy is not null)
         {

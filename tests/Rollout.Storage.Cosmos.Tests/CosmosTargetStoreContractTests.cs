@@ -10,8 +10,12 @@ namespace Rollout.Storage.Cosmos.Tests;
 /// <see cref="CosmosQueryProxy"/>, bulk off), or against <c>COSMOS_ENDPOINT</c> when it is set (bulk on). Each test has a
 /// container of its own.
 /// </summary>
-public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IClassFixture<CosmosServerFixture>
+public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IClassFixture<CosmosServerFixture>, IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => server.DropContainersAsync();
+
     protected override async Task<TargetUnderTest> NewStoreAsync()
     {
         var store = await server.NewStoreAsync();

@@ -10,8 +10,10 @@ namespace Rollout.Storage.Cosmos.Tests;
 /// The real pipeline on both targets: one SQLite source with change capture, a dual-write processor per target (SQLite and
 /// Cosmos), the same drift in both, and the core's reconciler on each: the runs find, repair and flag the same keys.
 /// </summary>
-public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>, IDisposable
+public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>, IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
     private const string SpecJson = """
         {
           "feature": "orders-v2",
@@ -126,8 +128,9 @@ public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IC
         await command.ExecuteNonQueryAsync();
     }
 
-    public void Dispose()
+    public async Task DisposeAsync()
     {
+        await server.DropContainersAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try
         {

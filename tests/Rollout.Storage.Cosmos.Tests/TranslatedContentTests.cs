@@ -9,8 +9,12 @@ namespace Rollout.Storage.Cosmos.Tests;
 /// Documents from the real translator survive the trip through Cosmos DB byte for byte (after canonical re-writing), so a
 /// Cosmos target reports no false tampering and the same reconciliation digests as the SQLite target.
 /// </summary>
-public sealed class TranslatedContentTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>
+public sealed class TranslatedContentTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>, IAsyncLifetime
 {
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public Task DisposeAsync() => server.DropContainersAsync();
+
     private const string SpecJson = """
         {
           "feature": "orders-v2",
