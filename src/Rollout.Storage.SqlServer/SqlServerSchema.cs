@@ -1,0 +1,75 @@
+namespace Rollout.Storage.SqlServer;
+
+/// <summary>
+/// The idempotent set-up T-SQL: change tracking on the database and the source table, snapshot isolation, and the
+/// tables of the stores that live beside the source (checkpoints, leases). Every statement is guarded, so running it
+/// again changes nothing. <c>ALTER DATABASE</c> cannot run inside a transaction: run it as its own batch (as
+/// <see cref="SqlServerSourceStore.InitializeAsync"/> does).
+/// </summary>
+public static class SqlServerSchema
+{
+    /// <summary>Checkpoints table.</summary>
+    public const string CheckpointsTable = "[dbo].[rollout_checkpoints]";
+
+    /// <summary>Leases table.</summary>
+    public const string LeasesTable = "[dbo].[rollout_leases]";
+
+    /// <summary>
+    /// Database-level set-up: change tracking (7 days' retention, auto clean-up) and <c>ALLOW_SNAPSHOT_ISOLATION</c>, which
+    /// the feed and the snapshot reads need. Needs ALTER on the database.
+    /// </summary>
+    public const string Database = """
+        IF NOT EXISTS (SELECT 1 FROM sys.change_tracking_databases WHERE database_id = DB_ID())
+            ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 7 DAYS, AUTO_CLEANUP = ON);
+        IF EXISTS (SELECT 1 FROM sys.databases WHERE database_id = DB_ID() AND snapshot_isolation_state = 0)
+            ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
+        """;
+
+    /// <summary>The tables of checkpoints and leases.</summary>
+    public const string StateTables = $"""
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
+            CREATE TABLE {CheckpointsTable} (
+              name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_checkpoints PRIMARY KEY,
+              version bigint NOT NULL,
+              updated_at datetimeoffset(3) NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{LeasesTable}'))
+            CREATE TABLE {LeasesTable} (
+              name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_leases PRIMARY KEY,
+              owner nvarchar(200) NOT NULL,
+              expires_at_ms bigint NOT NULL);
+        """;
+
+    /// <summary>
+    /// Enables change tracking on the table named by the parameter <c>@table</c> (its quoted two-part name), without
+    /// column tracking (the feed reads whole rows). Needs ALTER on the table; the table must have a primary key.
+    /// </summary>
+    /// <param name="table">The source table.</param>
+    public static string SourceTable(SqlServerTableName table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return $"""
+            IF NOT EXISTS (SELECT 1 FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@table))
+                ALTER TABLE {table.Quoted} ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = OFF);
+            """;
+    }
+
+    /// <summary>The whole set-up as one script to read or run by hand (sqlcmd, the portal's query editor).</summary>
+    /// <param name="table">The source table.</param>
+    public static string Script(SqlServerTableName table)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        // The table name is a validated identifier; it is still escaped as a literal, as any value in a script must be.
+        var literal = table.Quoted.Replace("'", "''", StringComparison.Ordinal);
+        return $"""
+            -- Rollout: SQL Server / Azure SQL set-up for {table} (idempotent).
+            {Database}
+            GO
+            DECLARE @table nvarchar(300) = N'{literal}';
+            {SourceTable(table)}
+            GO
+            {StateTables}
+            GO
+
+            """;
+    }
+}
