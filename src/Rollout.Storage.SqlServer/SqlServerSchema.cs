@@ -14,6 +14,18 @@ public static class SqlServerSchema
     /// <summary>Leases table.</summary>
     public const string LeasesTable = "[dbo].[rollout_leases]";
 
+    /// <summary>Exposure state table.</summary>
+    public const string StateTable = "[dbo].[rollout_state]";
+
+    /// <summary>Exposure state history table.</summary>
+    public const string StateHistoryTable = "[dbo].[rollout_state_history]";
+
+    /// <summary>Exposure ledger: one row per committed new-path write.</summary>
+    public const string ExposuresTable = "[dbo].[rollout_exposures]";
+
+    /// <summary>Each subject's last new-path write version.</summary>
+    public const string SubjectWritesTable = "[dbo].[rollout_subject_writes]";
+
     /// <summary>
     /// Database-level set-up: change tracking (7 days' retention, auto clean-up) and <c>ALLOW_SNAPSHOT_ISOLATION</c>, which
     /// the feed and the snapshot reads need. Needs ALTER on the database.
@@ -25,7 +37,7 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints and leases.</summary>
+    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger and subjects' last writes.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
@@ -37,6 +49,40 @@ public static class SqlServerSchema
               name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_leases PRIMARY KEY,
               owner nvarchar(200) NOT NULL,
               expires_at_ms bigint NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{StateTable}'))
+            CREATE TABLE {StateTable} (
+              feature nvarchar(63) NOT NULL CONSTRAINT PK_rollout_state PRIMARY KEY,
+              phase nvarchar(63) NOT NULL,
+              exposure_buckets int NOT NULL,
+              reads nvarchar(16) NOT NULL,
+              generation bigint NOT NULL,
+              updated_at datetimeoffset(3) NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{StateHistoryTable}'))
+            CREATE TABLE {StateHistoryTable} (
+              id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_state_history PRIMARY KEY,
+              feature nvarchar(63) NOT NULL,
+              phase nvarchar(63) NOT NULL,
+              exposure_buckets int NOT NULL,
+              reads nvarchar(16) NOT NULL,
+              generation bigint NOT NULL,
+              reason nvarchar(2000) NOT NULL,
+              at datetimeoffset(3) NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{ExposuresTable}'))
+            CREATE TABLE {ExposuresTable} (
+              id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_exposures PRIMARY KEY,
+              feature nvarchar(63) NOT NULL,
+              subject nvarchar(200) NOT NULL,
+              phase nvarchar(63) NOT NULL,
+              exposure_buckets int NOT NULL,
+              at datetimeoffset(3) NOT NULL,
+              INDEX IX_rollout_exposures_feature (feature, phase));
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{SubjectWritesTable}'))
+            CREATE TABLE {SubjectWritesTable} (
+              feature nvarchar(63) NOT NULL,
+              subject nvarchar(200) NOT NULL,
+              version bigint NULL,
+              pending_after bigint NULL,
+              CONSTRAINT PK_rollout_subject_writes PRIMARY KEY (feature, subject));
         """;
 
     /// <summary>

@@ -1,11 +1,9 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Rollout.Core.DataPath;
 using Rollout.Core.Reconciliation;
 
 namespace Rollout.Storage.SqlServer.Tests;
 
-public sealed partial class SourceTableSqlTests
+public sealed class SourceTableSqlTests
 {
     private static readonly SqlServerTableName Orders = SqlServerTableName.Parse("sales.Orders");
 
@@ -84,14 +82,14 @@ public sealed partial class SourceTableSqlTests
         var key = SourceKey.From([hostile, 777001L, 913L]);
         var single = Single();
 
-        AssertParameterised(composite.ChangesStatement(987654321, 4242));
-        AssertParameterised(composite.SnapshotBatchStatement(key, 4242));
-        AssertParameterised(composite.SnapshotBatchStatement(null, 4242));
-        AssertParameterised(composite.VersionsStatement(key, 4242));
-        AssertParameterised(composite.GetStatement(key));
-        AssertParameterised(composite.MinValidVersionStatement());
-        AssertParameterised(single.QuickDigestStatement(555001, 4242, 555999));
-        AssertParameterised(single.QuickDigestStatement(null, 4242, null));
+        SqlAssert.Parameterised(composite.ChangesStatement(987654321, 4242));
+        SqlAssert.Parameterised(composite.SnapshotBatchStatement(key, 4242));
+        SqlAssert.Parameterised(composite.SnapshotBatchStatement(null, 4242));
+        SqlAssert.Parameterised(composite.VersionsStatement(key, 4242));
+        SqlAssert.Parameterised(composite.GetStatement(key));
+        SqlAssert.Parameterised(composite.MinValidVersionStatement());
+        SqlAssert.Parameterised(single.QuickDigestStatement(555001, 4242, 555999));
+        SqlAssert.Parameterised(single.QuickDigestStatement(null, 4242, null));
         Assert.Equal([hostile, 777001L, 913L], composite.GetStatement(key).Parameters.Select(p => p.Value));
     }
 
@@ -100,19 +98,4 @@ public sealed partial class SourceTableSqlTests
     {
         Assert.Throws<ArgumentException>(() => Composite().GetStatement(SourceKey.From([1L])));
     }
-
-    private static void AssertParameterised(SqlStatement statement)
-    {
-        var referenced = ParameterRegex().Matches(statement.Text).Select(m => m.Value).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        var supplied = statement.Parameters.Select(p => p.ParameterName).ToHashSet(StringComparer.OrdinalIgnoreCase);
-        Assert.True(referenced.SetEquals(supplied), $"referenced {string.Join(",", referenced)}; supplied {string.Join(",", supplied)}");
-        foreach (var parameter in statement.Parameters)
-        {
-            var text = Convert.ToString(parameter.Value, CultureInfo.InvariantCulture)!;
-            Assert.DoesNotContain(text, statement.Text, StringComparison.Ordinal);
-        }
-    }
-
-    [GeneratedRegex("@[A-Za-z_][A-Za-z0-9_]*")]
-    private static partial Regex ParameterRegex();
 }
