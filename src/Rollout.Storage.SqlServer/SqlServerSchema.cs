@@ -26,6 +26,9 @@ public static class SqlServerSchema
     /// <summary>Each subject's last new-path write version.</summary>
     public const string SubjectWritesTable = "[dbo].[rollout_subject_writes]";
 
+    /// <summary>Dead letters.</summary>
+    public const string DeadLettersTable = "[dbo].[rollout_dead_letters]";
+
     /// <summary>
     /// Database-level set-up: change tracking (7 days' retention, auto clean-up) and <c>ALLOW_SNAPSHOT_ISOLATION</c>, which
     /// the feed and the snapshot reads need. Needs ALTER on the database.
@@ -37,7 +40,7 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger and subjects' last writes.</summary>
+    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger, subjects' last writes and dead letters.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
@@ -83,6 +86,19 @@ public static class SqlServerSchema
               version bigint NULL,
               pending_after bigint NULL,
               CONSTRAINT PK_rollout_subject_writes PRIMARY KEY (feature, subject));
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{DeadLettersTable}'))
+            CREATE TABLE {DeadLettersTable} (
+              id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_dead_letters PRIMARY KEY,
+              feature nvarchar(63) NOT NULL,
+              source_key nvarchar(max) NOT NULL,
+              key_hash binary(32) NOT NULL,
+              version bigint NOT NULL,
+              errors nvarchar(max) NOT NULL,
+              first_seen datetimeoffset(3) NOT NULL,
+              attempts int NOT NULL,
+              resolved_at datetimeoffset(3) NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'{DeadLettersTable}') AND name = N'UX_rollout_dead_letters_open')
+            CREATE UNIQUE INDEX UX_rollout_dead_letters_open ON {DeadLettersTable} (feature, key_hash) WHERE resolved_at IS NULL;
         """;
 
     /// <summary>
