@@ -29,6 +29,12 @@ public static class SqlServerSchema
     /// <summary>Dead letters.</summary>
     public const string DeadLettersTable = "[dbo].[rollout_dead_letters]";
 
+    /// <summary>Reconciliation runs.</summary>
+    public const string ReconcileRunsTable = "[dbo].[rollout_reconcile_runs]";
+
+    /// <summary>Keys affected by reconciliation runs.</summary>
+    public const string ReconcileKeysTable = "[dbo].[rollout_reconcile_keys]";
+
     /// <summary>
     /// Database-level set-up: change tracking (7 days' retention, auto clean-up) and <c>ALLOW_SNAPSHOT_ISOLATION</c>, which
     /// the feed and the snapshot reads need. Needs ALTER on the database.
@@ -40,7 +46,7 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger, subjects' last writes and dead letters.</summary>
+    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger, subjects' last writes, dead letters and the reconciliation audit.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
@@ -99,6 +105,38 @@ public static class SqlServerSchema
               resolved_at datetimeoffset(3) NULL);
         IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'{DeadLettersTable}') AND name = N'UX_rollout_dead_letters_open')
             CREATE UNIQUE INDEX UX_rollout_dead_letters_open ON {DeadLettersTable} (feature, key_hash) WHERE resolved_at IS NULL;
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{ReconcileRunsTable}'))
+            CREATE TABLE {ReconcileRunsTable} (
+              id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_reconcile_runs PRIMARY KEY,
+              feature nvarchar(63) NOT NULL,
+              depth nvarchar(16) NOT NULL,
+              mode nvarchar(16) NOT NULL,
+              started datetimeoffset(3) NOT NULL,
+              ended datetimeoffset(3) NULL,
+              range_from nvarchar(max) NULL,
+              range_to nvarchar(max) NULL,
+              last_key nvarchar(max) NULL,
+              status nvarchar(16) NOT NULL,
+              compared bigint NOT NULL DEFAULT 0, missing bigint NOT NULL DEFAULT 0, extra bigint NOT NULL DEFAULT 0,
+              divergent bigint NOT NULL DEFAULT 0, stale bigint NOT NULL DEFAULT 0, target_ahead bigint NOT NULL DEFAULT 0,
+              untranslatable bigint NOT NULL DEFAULT 0, repaired bigint NOT NULL DEFAULT 0, flagged bigint NOT NULL DEFAULT 0,
+              fetched bigint NOT NULL DEFAULT 0, target_rows bigint NOT NULL DEFAULT 0,
+              INDEX IX_rollout_reconcile_runs_feature (feature, id));
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{ReconcileKeysTable}'))
+            CREATE TABLE {ReconcileKeysTable} (
+              run_id bigint NOT NULL CONSTRAINT FK_rollout_reconcile_keys_run REFERENCES {ReconcileRunsTable} (id),
+              key_hash binary(32) NOT NULL,
+              source_key nvarchar(max) NOT NULL,
+              sort_key varbinary(max) NOT NULL,
+              kind nvarchar(16) NOT NULL,
+              action nvarchar(16) NOT NULL,
+              source_version bigint NULL,
+              target_version bigint NULL,
+              before_hash nvarchar(100) NULL,
+              after_hash nvarchar(100) NULL,
+              at datetimeoffset(3) NOT NULL,
+              detail nvarchar(max) NULL,
+              CONSTRAINT PK_rollout_reconcile_keys PRIMARY KEY (run_id, key_hash));
         """;
 
     /// <summary>

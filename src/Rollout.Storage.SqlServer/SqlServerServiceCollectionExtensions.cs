@@ -33,10 +33,10 @@ public static class SqlServerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the SQL Server stores of one rollout's source side: the source store (<see cref="IChangeFeed"/>,
-    /// <see cref="IReconcileSource"/>, <see cref="ISourceReader"/>), checkpoints and leases, dead letters, exposure state and
-    /// the gate store. Ports are added only if not registered yet, so call this before a registration that would provide
-    /// them otherwise. Options are validated when the host starts. Not registered here (not built yet): the reconciliation
-    /// audit, the journal and backfill progress.
+    /// <see cref="IReconcileSource"/>, <see cref="ISourceReader"/>), checkpoints and leases, dead letters, exposure state,
+    /// the gate store and the reconciliation audit. Ports are added only if not registered yet, so call this before a registration that would provide
+    /// them otherwise. Options are validated when the host starts. Not registered here (not built yet): the journal and
+    /// backfill progress.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="spec">A validated spec.</param>
@@ -69,6 +69,7 @@ public static class SqlServerServiceCollectionExtensions
         services.TryAddSingleton<IDeadLetterStore>(sp => sp.GetRequiredService<SqlServerDeadLetterStore>());
         services.TryAddSingleton<IExposureStateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
         services.TryAddSingleton<IGateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
+        services.TryAddSingleton<IReconcileAuditStore>(sp => new SqlServerAuditStore(sp.GetRequiredService<SqlServerConnectionFactory>()));
         return services;
     }
 }

@@ -34,6 +34,7 @@ public sealed class RegistrationTests
         Assert.Same(provider.GetRequiredService<SqlServerStateStore>(), provider.GetRequiredService<ICheckpointStore>());
         Assert.Same(provider.GetRequiredService<SqlServerStateStore>(), provider.GetRequiredService<ILeaseStore>());
         Assert.IsType<SqlServerDeadLetterStore>(provider.GetRequiredService<IDeadLetterStore>());
+        Assert.IsType<SqlServerAuditStore>(provider.GetRequiredService<IReconcileAuditStore>());
         Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<IGateStore>());
         Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<IExposureStateStore>());
         Assert.Equal("tcp:db.example.net,1433/orders", provider.GetRequiredService<SqlServerConnectionFactory>().Description);

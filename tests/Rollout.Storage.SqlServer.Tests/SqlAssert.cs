@@ -15,7 +15,7 @@ internal static partial class SqlAssert
             .Where(n => !locals.Contains(n, StringComparer.OrdinalIgnoreCase)).ToHashSet(StringComparer.Ordinal);
         var supplied = statement.Parameters.Select(p => p.ParameterName).ToHashSet(StringComparer.Ordinal);
         Assert.True(referenced.SetEquals(supplied), $"referenced {string.Join(",", referenced)}; supplied {string.Join(",", supplied)}");
-        foreach (var parameter in statement.Parameters)
+        foreach (var parameter in statement.Parameters.Where(p => p.Value is not null and not DBNull))
         {
             var text = parameter.Value is DateTimeOffset d ? d.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) : Convert.ToString(parameter.Value, CultureInfo.InvariantCulture)!;
             Assert.DoesNotContain(text, statement.Text, StringComparison.Ordinal);
