@@ -14,6 +14,9 @@ public static class SqlServerSchema
     /// <summary>Leases table.</summary>
     public const string LeasesTable = "[dbo].[rollout_leases]";
 
+    /// <summary>Backfill progress table.</summary>
+    public const string BackfillsTable = "[dbo].[rollout_backfills]";
+
     /// <summary>Exposure state table.</summary>
     public const string StateTable = "[dbo].[rollout_state]";
 
@@ -46,7 +49,7 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints, leases, exposure state, its history, the exposure ledger, subjects' last writes, dead letters and the reconciliation audit.</summary>
+    /// <summary>The tables of checkpoints, leases, backfill progress, exposure state, its history, the exposure ledger, subjects' last writes, dead letters and the reconciliation audit.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
@@ -58,6 +61,13 @@ public static class SqlServerSchema
               name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_leases PRIMARY KEY,
               owner nvarchar(200) NOT NULL,
               expires_at_ms bigint NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{BackfillsTable}'))
+            CREATE TABLE {BackfillsTable} (
+              name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_backfills PRIMARY KEY,
+              start_version bigint NOT NULL,
+              last_key nvarchar(max) NULL,
+              copied bigint NOT NULL,
+              completed bit NOT NULL);
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{StateTable}'))
             CREATE TABLE {StateTable} (
               feature nvarchar(63) NOT NULL CONSTRAINT PK_rollout_state PRIMARY KEY,

@@ -33,10 +33,9 @@ public static class SqlServerServiceCollectionExtensions
 {
     /// <summary>
     /// Registers the SQL Server stores of one rollout's source side: the source store (<see cref="IChangeFeed"/>,
-    /// <see cref="IReconcileSource"/>, <see cref="ISourceReader"/>), checkpoints and leases, dead letters, exposure state,
+    /// <see cref="IReconcileSource"/>, <see cref="ISourceReader"/>), checkpoints, leases and backfill progress, dead letters, exposure state,
     /// the gate store and the reconciliation audit. Ports are added only if not registered yet, so call this before a registration that would provide
-    /// them otherwise. Options are validated when the host starts. Not registered here (not built yet): the journal and
-    /// backfill progress.
+    /// them otherwise. Options are validated when the host starts. Not registered here (not built yet): the journal.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="spec">A validated spec.</param>
@@ -66,6 +65,7 @@ public static class SqlServerServiceCollectionExtensions
         services.TryAddSingleton<ISourceReader>(sp => sp.GetRequiredService<SqlServerSourceStore>());
         services.TryAddSingleton<ICheckpointStore>(sp => sp.GetRequiredService<SqlServerStateStore>());
         services.TryAddSingleton<ILeaseStore>(sp => sp.GetRequiredService<SqlServerStateStore>());
+        services.TryAddSingleton<IBackfillProgressStore>(sp => sp.GetRequiredService<SqlServerStateStore>());
         services.TryAddSingleton<IDeadLetterStore>(sp => sp.GetRequiredService<SqlServerDeadLetterStore>());
         services.TryAddSingleton<IExposureStateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
         services.TryAddSingleton<IGateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());

@@ -4,13 +4,13 @@ using Rollout.Core.DataPath;
 namespace Rollout.Storage.SqlServer;
 
 /// <summary>
-/// Checkpoints and leases in the SQL database, beside the source (tables from <see cref="SqlServerSchema.StateTables"/>).
+/// Checkpoints, backfill progress and leases in the SQL database, beside the source (tables from <see cref="SqlServerSchema.StateTables"/>).
 /// A checkpoint never moves backwards. A lease is a row (name, owner, expiry) taken or renewed by one conditional
 /// statement on the server's clock, so every instance judges expiry by the same clock; it says which instance owns a
 /// feed over time and survives restarts (a crashed owner's lease simply expires). For mutual exclusion of the feed's
 /// critical section itself (read a batch, apply it, save the checkpoint) see <see cref="SqlServerFeedLock"/>.
 /// </summary>
-public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore
+public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfillProgressStore
 {
     private readonly SqlServerConnectionFactory _connections;
     private readonly TimeProvider _time;
@@ -45,6 +45,27 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore
     /// <inheritdoc />
     public Task SaveAsync(string name, long version, CancellationToken cancellationToken) =>
         ExecuteAsync(StateSql.SaveCheckpoint(name, version, _time.GetUtcNow()), cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<BackfillProgress?> GetBackfillAsync(string name, CancellationToken cancellationToken)
+    {
+        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, StateSql.GetBackfill(name));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                    ? new BackfillProgress(reader.GetInt64(0), reader.IsDBNull(1) ? null : new SourceKey(reader.GetString(1)), reader.GetInt64(2), reader.GetBoolean(3))
+                    : null;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public Task SaveBackfillAsync(string name, BackfillProgress progress, CancellationToken cancellationToken) =>
+        ExecuteAsync(StateSql.SaveBackfill(name, progress), cancellationToken);
 
     /// <inheritdoc />
     public async Task<bool> TryAcquireAsync(string name, string owner, TimeSpan duration, CancellationToken cancellationToken)

@@ -1,9 +1,10 @@
 using System.Data;
 using Microsoft.Data.SqlClient;
+using Rollout.Core.DataPath;
 
 namespace Rollout.Storage.SqlServer;
 
-/// <summary>The T-SQL of checkpoints, leases and the feed lock (fixed table names; every value a parameter).</summary>
+/// <summary>The T-SQL of checkpoints, backfill progress, leases and the feed lock (fixed table names; every value a parameter).</summary>
 internal static class StateSql
 {
     /// <summary>Names compare byte-wise, whatever the database's collation: "Feed" and "feed" are different owners.</summary>
@@ -26,6 +27,24 @@ internal static class StateSql
         WHEN NOT MATCHED THEN INSERT (name, version, updated_at) VALUES (@name, @version, @now);
         """,
         [Name(name), new SqlParameter("@version", SqlDbType.BigInt) { Value = version }, new SqlParameter("@now", SqlDbType.DateTimeOffset) { Value = now }]);
+
+    public static SqlStatement GetBackfill(string name) =>
+        new($"SELECT start_version, last_key, copied, completed FROM {SqlServerSchema.BackfillsTable} WHERE name {Binary} = @name", [Name(name)]);
+
+    /// <summary>Upserts a backfill's progress (one MERGE under HOLDLOCK).</summary>
+    public static SqlStatement SaveBackfill(string name, BackfillProgress progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        return new($"""
+            MERGE {SqlServerSchema.BackfillsTable} WITH (HOLDLOCK) AS t
+            USING (SELECT @name AS name) AS s ON t.name {Binary} = s.name
+            WHEN MATCHED THEN UPDATE SET start_version = @start, last_key = @last, copied = @copied, completed = @completed
+            WHEN NOT MATCHED THEN INSERT (name, start_version, last_key, copied, completed) VALUES (@name, @start, @last, @copied, @completed);
+            """,
+            [Name(name), new SqlParameter("@start", SqlDbType.BigInt) { Value = progress.StartVersion },
+             new SqlParameter("@last", SqlDbType.NVarChar, -1) { Value = (object?)progress.LastKey?.Text ?? DBNull.Value },
+             new SqlParameter("@copied", SqlDbType.BigInt) { Value = progress.Copied }, new SqlParameter("@completed", SqlDbType.Bit) { Value = progress.Completed }]);
+    }
 
     /// <summary>
     /// Takes or renews a lease in one statement: the row is updated only when it is ours or expired on the server's clock,

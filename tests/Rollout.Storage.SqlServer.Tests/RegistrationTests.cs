@@ -33,6 +33,7 @@ public sealed class RegistrationTests
         Assert.Same(source, provider.GetRequiredService<IReconcileSource>());
         Assert.Same(provider.GetRequiredService<SqlServerStateStore>(), provider.GetRequiredService<ICheckpointStore>());
         Assert.Same(provider.GetRequiredService<SqlServerStateStore>(), provider.GetRequiredService<ILeaseStore>());
+        Assert.Same(provider.GetRequiredService<SqlServerStateStore>(), provider.GetRequiredService<IBackfillProgressStore>());
         Assert.IsType<SqlServerDeadLetterStore>(provider.GetRequiredService<IDeadLetterStore>());
         Assert.IsType<SqlServerAuditStore>(provider.GetRequiredService<IReconcileAuditStore>());
         Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<IGateStore>());

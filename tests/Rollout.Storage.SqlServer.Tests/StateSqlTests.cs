@@ -46,6 +46,8 @@ public sealed class StateSqlTests
         SqlAssert.Parameterised(StateSql.ReleaseLease(Hostile, Hostile + "owner"));
         SqlAssert.Parameterised(StateSql.GetAppLock(Hostile, TimeSpan.FromMilliseconds(45679)), "@result");
         SqlAssert.Parameterised(StateSql.ReleaseAppLock(Hostile));
+        SqlAssert.Parameterised(StateSql.GetBackfill(Hostile));
+        SqlAssert.Parameterised(StateSql.SaveBackfill(Hostile, new Rollout.Core.DataPath.BackfillProgress(987654321, Rollout.Core.DataPath.SourceKey.From(["zz-key", 777001L]), 123457, true)));
     }
 
     [Fact]

@@ -29,6 +29,20 @@ public sealed class SqlServerStateStoreTests(SqlServerDatabaseFixture db)
     }
 
     [SqlServerFact]
+    public async Task Backfill_progress_is_null_before_the_first_save_and_then_the_last_saved()
+    {
+        var store = await StoreAsync();
+        var name = db.NewTableName("backfill-");
+
+        Assert.Null(await store.GetBackfillAsync(name, CancellationToken.None));
+        await store.SaveBackfillAsync(name, new Rollout.Core.DataPath.BackfillProgress(42, null, 0, false), CancellationToken.None);
+        Assert.Equal(new Rollout.Core.DataPath.BackfillProgress(42, null, 0, false), await store.GetBackfillAsync(name, CancellationToken.None));
+        var done = new Rollout.Core.DataPath.BackfillProgress(42, Rollout.Core.DataPath.SourceKey.From(["t1", 9L]), 5000, true);
+        await store.SaveBackfillAsync(name, done, CancellationToken.None);
+        Assert.Equal(done, await store.GetBackfillAsync(name, CancellationToken.None));
+    }
+
+    [SqlServerFact]
     public async Task A_lease_is_held_by_one_owner_until_it_expires_or_is_released()
     {
         var store = await StoreAsync();
