@@ -1,6 +1,10 @@
 using System.Data;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Data.SqlClient;
 using Rollout.Core.Exposure;
+using Rollout.Core.Plan;
 using Rollout.Core.Spec;
 
 namespace Rollout.Storage.SqlServer;
@@ -81,6 +85,37 @@ internal static class RolloutSql
         SELECT version FROM {SqlServerSchema.SubjectWritesTable} WHERE feature {Binary} = @feature AND subject {Binary} = @subject;
         """,
         [Feature(feature), Subject(subject)]);
+
+    /// <summary>
+    /// Appends a journal entry unless the same entry (feature, instance, time, kind, detail, sequence: an activity retried) is
+    /// there already; one statement, HOLDLOCK making the check and the insert atomic.
+    /// </summary>
+    public static SqlStatement AppendJournal(RolloutJournalEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return new($"""
+            INSERT INTO {SqlServerSchema.JournalTable} (feature, at, kind, phase, exposure, detail, instance, seq, entry_hash)
+              SELECT @feature, @at, @kind, @phase, @exposure, @detail, @instance, @seq, @entry_hash
+              WHERE NOT EXISTS (SELECT 1 FROM {SqlServerSchema.JournalTable} WITH (UPDLOCK, HOLDLOCK) WHERE feature {Binary} = @feature AND entry_hash = @entry_hash);
+            """,
+            [Feature(entry.Feature), new SqlParameter("@at", SqlDbType.DateTimeOffset) { Value = entry.At, Scale = 7 }, Text("@kind", entry.Kind, 64),
+             Text("@phase", entry.Phase, 63), new SqlParameter("@exposure", SqlDbType.Decimal) { Value = entry.ExposurePercent, Precision = 9, Scale = 4 },
+             new SqlParameter("@detail", SqlDbType.NVarChar, -1) { Value = entry.Detail }, Text("@instance", entry.Instance, 200),
+             new SqlParameter("@seq", SqlDbType.BigInt) { Value = entry.Sequence }, new SqlParameter("@entry_hash", SqlDbType.Binary, 32) { Value = EntryHash(entry) }]);
+    }
+
+    public static SqlStatement ReadJournal(string feature) => new(
+        $"SELECT at, kind, phase, exposure, detail, instance, seq FROM {SqlServerSchema.JournalTable} WHERE feature {Binary} = @feature ORDER BY at, id",
+        [Feature(feature)]);
+
+    /// <summary>SHA-256 of the fields that identify an entry, each length-prefixed so that no two entries encode alike.</summary>
+    public static byte[] EntryHash(RolloutJournalEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"{entry.Feature.Length}:{entry.Feature}|{entry.Instance.Length}:{entry.Instance}|{entry.At.UtcTicks}|{entry.Kind.Length}:{entry.Kind}|{entry.Detail.Length}:{entry.Detail}|{entry.Sequence}");
+        return SHA256.HashData(Encoding.UTF8.GetBytes(text));
+    }
 
     public static SqlStatement CountExposures(string feature) => new(
         $"SELECT phase, COUNT_BIG(*) FROM {SqlServerSchema.ExposuresTable} WHERE feature {Binary} = @feature GROUP BY phase", [Feature(feature)]);

@@ -3,6 +3,7 @@ using System.Data.Common;
 using Microsoft.Data.SqlClient;
 using Rollout.Core.Exposure;
 using Rollout.Core.Gate;
+using Rollout.Core.Plan;
 using Rollout.Core.Spec;
 
 namespace Rollout.Storage.SqlServer;
@@ -10,7 +11,7 @@ namespace Rollout.Storage.SqlServer;
 /// <summary>
 /// The rollout's own state in the source database, so that it changes transactionally with the data (as the embedded
 /// <c>SqliteRolloutStore</c>): the exposure state (phase, exposure, read mode) and its history, the exposure ledger (one row
-/// per committed new-path write) and each subject's last written source version. The gate's unit of work is one
+/// per committed new-path write), each subject's last written source version, and the journal of the rollout orchestration. The gate's unit of work is one
 /// SqlTransaction on one connection: the new path's writes and the exposure record commit together or not at all, each
 /// command bounded by the configured command timeout and by the gate's own timeout (its cancellation cancels the command),
 /// and disposing it uncommitted rolls everything back.
@@ -21,9 +22,8 @@ namespace Rollout.Storage.SqlServer;
 /// after and marks the write pending; right after the commit it resolves it to the highest change of the source table since
 /// then (at least the transaction's own version; a version of that table, so the feed's checkpoint reaches it). If the
 /// process dies between commit and resolution, the next <see cref="GetLastWriteVersionAsync"/> resolves it the same way.
-/// The rollout journal (IRolloutJournal) is not implemented here yet.
 /// </remarks>
-public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore
+public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRolloutJournal
 {
     private readonly SqlServerConnectionFactory _connections;
     private readonly SqlServerTableName _sourceTable;
@@ -111,6 +111,39 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore
         }
 
         return changes;
+    }
+
+    /// <inheritdoc />
+    public async Task AppendAsync(RolloutJournalEntry entry, CancellationToken cancellationToken)
+    {
+        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, RolloutSql.AppendJournal(entry));
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<RolloutJournalEntry>> ReadAsync(string feature, CancellationToken cancellationToken)
+    {
+        var entries = new List<RolloutJournalEntry>();
+        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, RolloutSql.ReadJournal(feature));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    entries.Add(new RolloutJournalEntry(feature, reader.GetFieldValue<DateTimeOffset>(0), reader.GetString(1), reader.GetString(2),
+                        reader.GetDecimal(3), reader.GetString(4), reader.GetString(5), reader.GetInt64(6)));
+                }
+            }
+        }
+
+        return entries;
     }
 
     /// <summary>Committed new-path exposures of a feature, by phase.</summary>

@@ -29,6 +29,9 @@ public static class SqlServerSchema
     /// <summary>Each subject's last new-path write version.</summary>
     public const string SubjectWritesTable = "[dbo].[rollout_subject_writes]";
 
+    /// <summary>The rollout journal.</summary>
+    public const string JournalTable = "[dbo].[rollout_journal]";
+
     /// <summary>Dead letters.</summary>
     public const string DeadLettersTable = "[dbo].[rollout_dead_letters]";
 
@@ -49,7 +52,7 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints, leases, backfill progress, exposure state, its history, the exposure ledger, subjects' last writes, dead letters and the reconciliation audit.</summary>
+    /// <summary>The tables of checkpoints, leases, backfill progress, exposure state, its history, the exposure ledger, subjects' last writes, the journal, dead letters and the reconciliation audit.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
@@ -102,6 +105,19 @@ public static class SqlServerSchema
               version bigint NULL,
               pending_after bigint NULL,
               CONSTRAINT PK_rollout_subject_writes PRIMARY KEY (feature, subject));
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{JournalTable}'))
+            CREATE TABLE {JournalTable} (
+              id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_journal PRIMARY KEY,
+              feature nvarchar(63) NOT NULL,
+              at datetimeoffset(7) NOT NULL,
+              kind nvarchar(64) NOT NULL,
+              phase nvarchar(63) NOT NULL,
+              exposure decimal(9, 4) NOT NULL,
+              detail nvarchar(max) NOT NULL,
+              instance nvarchar(200) NOT NULL,
+              seq bigint NOT NULL,
+              entry_hash binary(32) NOT NULL,
+              CONSTRAINT UX_rollout_journal_entry UNIQUE (feature, entry_hash));
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{DeadLettersTable}'))
             CREATE TABLE {DeadLettersTable} (
               id bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_rollout_dead_letters PRIMARY KEY,

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Rollout.Core.DataPath;
 using Rollout.Core.Gate;
+using Rollout.Core.Plan;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
@@ -34,8 +35,8 @@ public static class SqlServerServiceCollectionExtensions
     /// <summary>
     /// Registers the SQL Server stores of one rollout's source side: the source store (<see cref="IChangeFeed"/>,
     /// <see cref="IReconcileSource"/>, <see cref="ISourceReader"/>), checkpoints, leases and backfill progress, dead letters, exposure state,
-    /// the gate store and the reconciliation audit. Ports are added only if not registered yet, so call this before a registration that would provide
-    /// them otherwise. Options are validated when the host starts. Not registered here (not built yet): the journal.
+    /// the gate store, the rollout journal and the reconciliation audit. Ports are added only if not registered yet, so call this before a registration that would provide
+    /// them otherwise. Options are validated when the host starts.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="spec">A validated spec.</param>
@@ -69,6 +70,7 @@ public static class SqlServerServiceCollectionExtensions
         services.TryAddSingleton<IDeadLetterStore>(sp => sp.GetRequiredService<SqlServerDeadLetterStore>());
         services.TryAddSingleton<IExposureStateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
         services.TryAddSingleton<IGateStore>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
+        services.TryAddSingleton<IRolloutJournal>(sp => sp.GetRequiredService<SqlServerRolloutStore>());
         services.TryAddSingleton<IReconcileAuditStore>(sp => new SqlServerAuditStore(sp.GetRequiredService<SqlServerConnectionFactory>()));
         return services;
     }

@@ -38,6 +38,7 @@ public sealed class RegistrationTests
         Assert.IsType<SqlServerAuditStore>(provider.GetRequiredService<IReconcileAuditStore>());
         Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<IGateStore>());
         Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<IExposureStateStore>());
+        Assert.Same(provider.GetRequiredService<SqlServerRolloutStore>(), provider.GetRequiredService<Rollout.Core.Plan.IRolloutJournal>());
         Assert.Equal("tcp:db.example.net,1433/orders", provider.GetRequiredService<SqlServerConnectionFactory>().Description);
     }
 

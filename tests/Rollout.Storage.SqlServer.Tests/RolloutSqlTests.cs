@@ -1,4 +1,5 @@
 using Rollout.Core.Exposure;
+using Rollout.Core.Plan;
 using Rollout.Core.Spec;
 
 namespace Rollout.Storage.SqlServer.Tests;
@@ -37,6 +38,22 @@ public sealed class RolloutSqlTests
         SqlAssert.Parameterised(RolloutSql.RecordExposure("orders-v2", Hostile, "canary", new ExposureLevel(12345), 987654321, Now));
         SqlAssert.Parameterised(RolloutSql.ResolveLastWrite(SqlServerTableName.Parse("Orders"), "orders-v2", Hostile), "@after", "@v");
         SqlAssert.Parameterised(RolloutSql.CountExposures("orders-v2"));
+    }
+
+    [Fact]
+    public void A_journal_entry_is_appended_once_whatever_the_retries()
+    {
+        var entry = new RolloutJournalEntry("orders-v2", Now, "kind-zz9", "canary-qq7", 12.345m, Hostile, "host-1:4242", 987654321);
+        var sql = RolloutSql.AppendJournal(entry);
+
+        SqlAssert.Parameterised(sql);
+        SqlAssert.Parameterised(RolloutSql.ReadJournal("orders-v2"));
+        Assert.Contains("WHERE NOT EXISTS (SELECT 1 FROM [dbo].[rollout_journal] WITH (UPDLOCK, HOLDLOCK)", sql.Text, StringComparison.Ordinal);
+        Assert.Equal(RolloutSql.EntryHash(entry), RolloutSql.EntryHash(entry with { Phase = "other", ExposurePercent = 1 }));
+        Assert.NotEqual(RolloutSql.EntryHash(entry), RolloutSql.EntryHash(entry with { Sequence = 1 }));
+        Assert.NotEqual(RolloutSql.EntryHash(entry), RolloutSql.EntryHash(entry with { At = Now.AddTicks(1) }));
+        // Length prefixes: moving text between fields gives another entry.
+        Assert.NotEqual(RolloutSql.EntryHash(entry with { Kind = "a|1:b", Detail = "c" }), RolloutSql.EntryHash(entry with { Kind = "a", Detail = "b|1:c" }));
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Time.Testing;
 using Rollout.Core.DataPath;
 using Rollout.Core.Exposure;
 using Rollout.Core.Gate;
+using Rollout.Core.Plan;
 using Rollout.Core.Spec;
 
 namespace Rollout.Storage.SqlServer.Tests.Integration;
@@ -101,5 +102,22 @@ public sealed class SqlServerRolloutStoreTests(SqlServerDatabaseFixture db)
 
         var row = await source.GetAsync(SourceKey.From([7L]), CancellationToken.None);
         Assert.Equal(row!.Version, await store.GetLastWriteVersionAsync(feature, "customer-7", CancellationToken.None));
+    }
+
+    [SqlServerFact]
+    public async Task The_journal_keeps_one_copy_of_a_retried_entry_in_time_order()
+    {
+        var (store, _, t) = await StoresAsync();
+        var feature = "j-" + t.ToLowerInvariant();
+        var at = new DateTimeOffset(2026, 11, 25, 5, 0, 0, TimeSpan.Zero).AddTicks(1234567);
+        var phase = new RolloutJournalEntry(feature, at, "phase", "canary", 12.345m, "exposure 12.345%", "host-1");
+        var verdict = new RolloutJournalEntry(feature, at.AddSeconds(-1), "verdict", "canary", 0m, "proceed", "host-1");
+
+        await store.AppendAsync(phase, CancellationToken.None);
+        await store.AppendAsync(phase, CancellationToken.None);
+        await store.AppendAsync(verdict, CancellationToken.None);
+        await store.AppendAsync(phase with { Sequence = 1 }, CancellationToken.None);
+
+        Assert.Equal([verdict, phase, phase with { Sequence = 1 }], await store.ReadAsync(feature, CancellationToken.None));
     }
 }
