@@ -82,7 +82,8 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            await VerifyTableExistsAsync(connection, cancellationToken).ConfigureAwait(false);
+            // The table and the spec agree (columns, primary key, key types) before tracking is turned on for it.
+            Describe(Table, _keyNames, _columnNames, await ColumnsAsync(connection, cancellationToken).ConfigureAwait(false));
             await using (var command = _connections.Command(connection, SqlServerSchema.SourceTable(Table)))
             {
                 command.Parameters.Add(TableParameter());
@@ -386,14 +387,6 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
         }
 
         return columns;
-    }
-
-    private async Task VerifyTableExistsAsync(SqlConnection connection, CancellationToken cancellationToken)
-    {
-        if ((await ColumnsAsync(connection, cancellationToken).ConfigureAwait(false)).Count == 0)
-        {
-            throw new InvalidOperationException($"The source table {Table.Quoted} does not exist, or this login cannot see it.");
-        }
     }
 
     private SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
