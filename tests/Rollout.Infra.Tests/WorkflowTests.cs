@@ -111,6 +111,23 @@ public sealed class WorkflowTests
         File.ReadAllText(Path.Combine(Bicep.RepositoryRoot, "Rollout.Functions.sln")).ShouldContain(@"tests\Rollout.Infra.Tests\Rollout.Infra.Tests.csproj");
     }
 
+    [Fact]
+    public void The_readme_documents_the_oidc_set_up_and_the_prod_reviewers()
+    {
+        var readme = File.ReadAllText(Path.Combine(Bicep.RepositoryRoot, "README.md"));
+        var start = readme.IndexOf("## Deploy to Azure", StringComparison.Ordinal);
+        start.ShouldBeGreaterThanOrEqualTo(0);
+        var section = readme[start..readme.IndexOf("\n## ", start + 1, StringComparison.Ordinal)];
+        section.ShouldContain("az ad app federated-credential create");
+        section.ShouldContain("repo:$REPO:environment:$ENV");
+        section.ShouldContain("required reviewers are a GitHub setting");
+        foreach (var variable in new[] { "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "SQL_ENTRA_ADMIN_OBJECT_ID" })
+        {
+            section.ShouldContain(variable);
+            File.ReadAllText(Path.Combine(WorkflowDirectory, "deploy-environment.yml")).ShouldContain($"vars.{variable}");
+        }
+    }
+
     internal static YamlMappingNode Load(string fileName)
     {
         var yaml = new YamlStream();
