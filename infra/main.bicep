@@ -90,6 +90,9 @@ param logRetentionInDays int = 30
 @description('Daily Log Analytics ingestion cap in GB (-1: none).')
 param logDailyQuotaGb int = -1
 
+@description('Principal ids (managed identities) of the application(s) that host the gate and export its telemetry to this Application Insights: each gets Monitoring Metrics Publisher on it.')
+param telemetryPublisherPrincipalIds array = []
+
 @description('E-mail address for the alerts; empty: no action group.')
 param alertEmail string = ''
 
@@ -140,6 +143,7 @@ module monitoring 'modules/monitoring.bicep' = {
     appIdentityName: identity.name
     retentionInDays: logRetentionInDays
     dailyQuotaGb: logDailyQuotaGb
+    telemetryPublisherPrincipalIds: telemetryPublisherPrincipalIds
     publicNetworkAccess: publicNetworkAccess
   }
 }

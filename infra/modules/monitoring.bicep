@@ -10,6 +10,9 @@ param tags object
 @description('Name of the app\'s user-assigned managed identity (in this resource group).')
 param appIdentityName string
 
+@description('Principal ids of other identities that send the Rollout meter to this Application Insights (the application that hosts the gate). Each gets Monitoring Metrics Publisher on it.')
+param telemetryPublisherPrincipalIds array
+
 @description('Days of retention in the workspace (30 is included in the ingestion price).')
 @minValue(30)
 @maxValue(730)
@@ -73,6 +76,18 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'ServicePrincipal'
   }
 }
+
+resource otherPublishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for principalId in telemetryPublisherPrincipalIds: {
+    name: guid(appInsights.id, principalId, monitoringMetricsPublisher)
+    scope: appInsights
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
 
 resource workspaceReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(workspace.id, appIdentity.id, logAnalyticsReader)

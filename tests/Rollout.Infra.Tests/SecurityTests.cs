@@ -94,6 +94,7 @@ public sealed class SecurityTests(InfraFixture infra)
                 ("storage", StorageTableDataContributor, "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]"),
                 ("storage", StorageBlobDataContributor, "[resourceId('Microsoft.Storage/storageAccounts/blobServices/containers', parameters('name'), 'default', parameters('packageContainerName'))]"),
                 ("monitoring", MonitoringMetricsPublisher, "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]"),
+                ("monitoring", MonitoringMetricsPublisher, "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]"),
                 ("monitoring", LogAnalyticsReader, "[resourceId('Microsoft.OperationalInsights/workspaces', parameters('workspaceName'))]"),
             ],
             ignoreOrder: true);
@@ -102,13 +103,19 @@ public sealed class SecurityTests(InfraFixture infra)
         {
             assignment.Properties!["principalType"]!.GetValue<string>().ShouldBe("ServicePrincipal");
             var principal = assignment.Properties!["principalId"]!.GetValue<string>();
-            if (!principal.Contains("deployerPrincipalId", StringComparison.Ordinal))
+            if (principal.Contains("deployerPrincipalId", StringComparison.Ordinal))
             {
-                principal.ShouldContain("Microsoft.ManagedIdentity/userAssignedIdentities");
+                assignment.Node["condition"]!.GetValue<string>().ShouldBe("[not(empty(parameters('deployerPrincipalId')))]");
+            }
+            else if (principal.Contains("telemetryPublisherPrincipalIds", StringComparison.Ordinal))
+            {
+                // Only the telemetry publishers a deployment names, only Monitoring Metrics Publisher on the component.
+                assignment.Node["copy"]!["count"]!.GetValue<string>().ShouldBe("[length(parameters('telemetryPublisherPrincipalIds'))]");
+                principal.ShouldBe("[parameters('telemetryPublisherPrincipalIds')[copyIndex()]]");
             }
             else
             {
-                assignment.Node["condition"]!.GetValue<string>().ShouldBe("[not(empty(parameters('deployerPrincipalId')))]");
+                principal.ShouldContain("Microsoft.ManagedIdentity/userAssignedIdentities");
             }
         }
     }
