@@ -83,6 +83,9 @@ param healthMonitorSchedule string = '0 * * * * *'
 param changeFeedBudget string = '00:04:00'
 param healthWindow string = '00:05:00'
 
+@description('The spec of the feature the app serves: a *.rollout.json of samples/ (the app is published with them under specs/). Its target container and partition key must match the cosmosTarget* parameters.')
+param rolloutSpecFile string = 'orders.rollout.json'
+
 @minValue(30)
 @maxValue(730)
 param logRetentionInDays int = 30
@@ -158,8 +161,6 @@ module cosmos 'modules/cosmos.bicep' = {
     databaseName: cosmosDatabaseName
     targetContainerName: cosmosTargetContainerName
     targetPartitionKeyPath: cosmosTargetPartitionKeyPath
-    leasesContainerName: 'leases'
-    auditContainerName: 'audit'
     serverless: cosmosServerless
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
     publicNetworkAccess: publicNetworkAccess
@@ -206,13 +207,12 @@ module functionApp 'modules/functionapp.bicep' = {
     cosmosEndpoint: cosmos.outputs.endpoint
     cosmosDatabaseName: cosmosDatabaseName
     cosmosContainerName: cosmosTargetContainerName
-    cosmosLeasesContainerName: 'leases'
-    cosmosAuditContainerName: 'audit'
     sqlServerFqdn: sql.outputs.fullyQualifiedDomainName
     sqlDatabaseName: sql.outputs.databaseName
     changeFeedSchedule: changeFeedSchedule
     reconcileSchedule: reconcileSchedule
     healthMonitorSchedule: healthMonitorSchedule
+    rolloutSpecFile: rolloutSpecFile
     changeFeedBudget: changeFeedBudget
     healthWindow: healthWindow
     publicNetworkAccess: publicNetworkAccess

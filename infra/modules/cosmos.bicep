@@ -1,4 +1,5 @@
-// Cosmos DB for NoSQL: the target store. Keys are disabled (disableLocalAuth): the app reaches the data plane
+// Cosmos DB for NoSQL: the target store (one container; leases, checkpoints, dead letters and the audit trail live
+// in Azure SQL beside the source). Keys are disabled (disableLocalAuth): the app reaches the data plane
 // with its managed identity through the built-in data contributor role.
 
 param accountName string
@@ -13,12 +14,6 @@ param databaseName string
 @description('The target container (the feature\'s new documents) and its partition key path.')
 param targetContainerName string
 param targetPartitionKeyPath string
-
-@description('Container of the change-feed leases and checkpoints (partition key /id).')
-param leasesContainerName string
-
-@description('Container of the reconciliation audit trail and dead letters (partition key /feature).')
-param auditContainerName string
 
 @description('Serverless (pay per request, nothing at idle but storage) or provisioned autoscale throughput shared by the database.')
 param serverless bool
@@ -90,36 +85,6 @@ resource target 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2
       id: targetContainerName
       partitionKey: {
         paths: [targetPartitionKeyPath]
-        kind: 'Hash'
-        version: 2
-      }
-    }
-  }
-}
-
-resource leases 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2025-04-15' = {
-  parent: database
-  name: leasesContainerName
-  properties: {
-    resource: {
-      id: leasesContainerName
-      partitionKey: {
-        paths: ['/id']
-        kind: 'Hash'
-        version: 2
-      }
-    }
-  }
-}
-
-resource audit 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2025-04-15' = {
-  parent: database
-  name: auditContainerName
-  properties: {
-    resource: {
-      id: auditContainerName
-      partitionKey: {
-        paths: ['/feature']
         kind: 'Hash'
         version: 2
       }

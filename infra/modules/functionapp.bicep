@@ -47,8 +47,6 @@ param workspaceCustomerId string
 param cosmosEndpoint string
 param cosmosDatabaseName string
 param cosmosContainerName string
-param cosmosLeasesContainerName string
-param cosmosAuditContainerName string
 
 param sqlServerFqdn string
 param sqlDatabaseName string
@@ -59,6 +57,9 @@ param reconcileSchedule string
 param healthMonitorSchedule string
 param changeFeedBudget string
 param healthWindow string
+
+@description('The spec of the feature this app serves, a file of samples/ deployed with the app under specs/.')
+param rolloutSpecFile string
 
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string
@@ -81,11 +82,11 @@ var commonSettings = [
   { name: 'Rollout__Timers__HealthWindow', value: healthWindow }
   { name: 'Rollout__AzureMonitor__WorkspaceId', value: workspaceCustomerId }
   { name: 'Rollout__AzureMonitor__ManagedIdentityClientId', value: identityClientId }
+  { name: 'Rollout__SpecPath', value: 'specs/${rolloutSpecFile}' }
   { name: 'Rollout__Cosmos__Endpoint', value: cosmosEndpoint }
   { name: 'Rollout__Cosmos__Database', value: cosmosDatabaseName }
   { name: 'Rollout__Cosmos__Container', value: cosmosContainerName }
-  { name: 'Rollout__Cosmos__LeasesContainer', value: cosmosLeasesContainerName }
-  { name: 'Rollout__Cosmos__AuditContainer', value: cosmosAuditContainerName }
+  { name: 'Rollout__Cosmos__UseManagedIdentity', value: 'true' }
   { name: 'Rollout__Cosmos__ManagedIdentityClientId', value: identityClientId }
   {
     name: 'Rollout__SqlServer__ConnectionString'

@@ -25,13 +25,13 @@ public sealed class TemplateTests(InfraFixture infra)
     public void Main_deploys_the_resource(string type) => Main.OfType(type).ShouldNotBeEmpty();
 
     [Fact]
-    public void Cosmos_has_the_target_leases_and_audit_containers_with_their_partition_keys()
+    public void Cosmos_has_the_target_container_with_its_partition_key_and_nothing_else()
     {
         var containers = Main.OfType("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
             .Select(c => (Id: c.Resolved(c.Properties!["resource"]!["id"]), Key: c.Resolved(c.Properties!["resource"]!["partitionKey"]!["paths"]![0])))
             .ToList();
         containers.ShouldBe(
-            [("[parameters('targetContainerName')]", "[parameters('targetPartitionKeyPath')]"), ("[parameters('leasesContainerName')]", "/id"), ("[parameters('auditContainerName')]", "/feature")],
+            [("[parameters('targetContainerName')]", "[parameters('targetPartitionKeyPath')]")],
             ignoreOrder: true);
         Param("cosmosTargetPartitionKeyPath")["defaultValue"]!.GetValue<string>().ShouldBe("/customerId");
     }
