@@ -145,15 +145,16 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var service = await CreateServiceAsync(cancellationToken);
+        var backend = await CreateServiceAsync(cancellationToken);
+        var service = new StopOnceOrchestrationService(backend);
         Service = service;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton(service);
-        builder.Services.AddSingleton((IOrchestrationServiceClient)service);
+        builder.Services.AddSingleton<IOrchestrationService>(service);
+        builder.Services.AddSingleton((IOrchestrationServiceClient)backend);
         builder.Services.AddSingleton<TaskHubGrpcServer>();
         _app = builder.Build();
         _app.MapGrpcService<TaskHubGrpcServer>();

@@ -1,8 +1,6 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Azure.Cosmos;
+using Rollout.Tests.Shared;
 
 namespace Rollout.Storage.Cosmos.Tests;
 
@@ -20,10 +18,7 @@ public sealed class CosmosServerFixture : IAsyncLifetime
     /// <summary>The Cosmos DB emulator's well-known key (public, documented); the local server does not check it.</summary>
     private const string EmulatorKey = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nsuiMY4B/ht3vdbd2vJ6Sar5Tb4f9/W1Lz8UABkQ==";
 
-    /// <summary>Test classes start their own servers in parallel; one npm install at a time.</summary>
-    private static readonly SemaphoreSlim InstallLock = new(1, 1);
-
-    private Process? _process;
+    private NodeServer? _server;
     private CosmosQueryProxy? _proxy;
     private int _containers;
     private readonly List<Container> _created = [];
@@ -54,34 +49,13 @@ public sealed class CosmosServerFixture : IAsyncLifetime
         else
         {
             IsLocalServer = true;
-            string package;
-            await InstallLock.WaitAsync();
-            try
-            {
-                package = await InstallAsync();
-            }
-            finally
-            {
-                InstallLock.Release();
-            }
-
-            var serverPort = FreePort();
-            var start = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[] { Path.Combine(package, "lib", "cli.js"), "--port", $"{serverPort}", "--host", "127.0.0.1", "--no-ssl" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            _process = Process.Start(start) ?? throw new InvalidOperationException("cosmosdb-server did not start.");
-            _process.OutputDataReceived += (_, _) => { };
-            _process.ErrorDataReceived += (_, _) => { };
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-            await WaitForPortAsync(serverPort, TimeSpan.FromSeconds(30));
+            var package = await NodeServer.InstallAsync("@vercel/cosmosdb-server", Version, Path.Combine("lib", "cli.js"), "The Cosmos tests (or COSMOS_ENDPOINT set)");
+            var serverPort = NodeServer.FreePort();
+            _server = await NodeServer.StartAsync(Path.Combine(package, "lib", "cli.js"), ["--port", $"{serverPort}", "--host", "127.0.0.1", "--no-ssl"], serverPort);
             using var certificate = X509Certificate2.CreateFromPemFile(Path.Combine(package, "cert.pem"), Path.Combine(package, "key.pem"));
             // Kestrel needs an exportable key on Linux; re-import the PEM pair as PKCS#12.
             var tls = X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
-            _proxy = await CosmosQueryProxy.StartAsync(FreePort(), new Uri($"http://127.0.0.1:{serverPort}/"), tls);
+            _proxy = await CosmosQueryProxy.StartAsync(NodeServer.FreePort(), new Uri($"http://127.0.0.1:{serverPort}/"), tls);
             options = new RolloutCosmosOptions
             {
                 Endpoint = _proxy.Endpoint,
@@ -141,95 +115,9 @@ public sealed class CosmosServerFixture : IAsyncLifetime
             await _proxy.DisposeAsync();
         }
 
-        if (_process is null)
+        if (_server is not null)
         {
-            return;
-        }
-
-        try
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                await _process.WaitForExitAsync(cts.Token);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        finally
-        {
-            _process.Dispose();
-        }
-    }
-
-    /// <summary>Installs the server once per machine (about 12 s) and returns its package folder.</summary>
-    private static async Task<string> InstallAsync()
-    {
-        var root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "rollout", $"cosmosdb-server-{Version}");
-        var package = Path.Combine(root, "node_modules", "@vercel", "cosmosdb-server");
-        if (File.Exists(Path.Combine(package, "lib", "cli.js")))
-        {
-            return package;
-        }
-
-        Directory.CreateDirectory(root);
-        var install = new ProcessStartInfo("npm") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "install", "--prefix", root, "--no-audit", "--no-fund", "--loglevel", "error", $"@vercel/cosmosdb-server@{Version}" })
-        {
-            install.ArgumentList.Add(arg);
-        }
-
-        Process npm;
-        try
-        {
-            npm = Process.Start(install) ?? throw new InvalidOperationException("npm did not start.");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException("The Cosmos tests need Node.js and npm to install @vercel/cosmosdb-server (apt install nodejs npm), or COSMOS_ENDPOINT set.", e);
-        }
-
-        using (npm)
-        {
-            var stderr = npm.StandardError.ReadToEndAsync();
-            await npm.StandardOutput.ReadToEndAsync();
-            await npm.WaitForExitAsync();
-            if (npm.ExitCode != 0 || !File.Exists(Path.Combine(package, "lib", "cli.js")))
-            {
-                throw new InvalidOperationException($"npm install @vercel/cosmosdb-server@{Version} failed (exit {npm.ExitCode}): {await stderr}");
-            }
-        }
-
-        return package;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static async Task WaitForPortAsync(int port, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(100);
-            }
+            await _server.DisposeAsync();
         }
     }
 }
