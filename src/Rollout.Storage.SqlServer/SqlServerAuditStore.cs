@@ -29,7 +29,7 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
 
     /// <inheritdoc />
     public async Task<long> StartRunAsync(ReconcileRun run, CancellationToken cancellationToken) =>
-        (long)(await ScalarAsync(AuditSql.StartRun(run), cancellationToken).ConfigureAwait(false))!;
+        (long)(await _connections.ScalarAsync(AuditSql.StartRun(run), cancellationToken).ConfigureAwait(false))!;
 
     /// <inheritdoc />
     public async Task RecordKeysAsync(long runId, IReadOnlyList<AuditedKey> keys, CancellationToken cancellationToken)
@@ -48,7 +48,7 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
             {
                 foreach (var key in keys)
                 {
-                    await using var command = Command(connection, AuditSql.RecordKey(runId, key), transaction);
+                    await using var command = _connections.Command(connection, AuditSql.RecordKey(runId, key), transaction);
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -59,11 +59,11 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
 
     /// <inheritdoc />
     public Task CompleteSegmentAsync(long runId, SourceKey? lastKey, ReconcileCounts counts, CancellationToken cancellationToken) =>
-        ExecuteAsync(AuditSql.UpdateRun(runId, nameof(ReconcileStatus.Running), lastKey?.Text, counts, null, setLastKey: true), cancellationToken);
+        _connections.ExecuteAsync(AuditSql.UpdateRun(runId, nameof(ReconcileStatus.Running), lastKey?.Text, counts, null, setLastKey: true), cancellationToken);
 
     /// <inheritdoc />
     public Task FinishRunAsync(long runId, ReconcileStatus status, ReconcileCounts counts, DateTimeOffset ended, CancellationToken cancellationToken) =>
-        ExecuteAsync(AuditSql.UpdateRun(runId, status.ToString(), null, counts, ended, setLastKey: false), cancellationToken);
+        _connections.ExecuteAsync(AuditSql.UpdateRun(runId, status.ToString(), null, counts, ended, setLastKey: false), cancellationToken);
 
     /// <inheritdoc />
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
@@ -76,7 +76,7 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, AuditSql.ListKeys(runId));
+            await using var command = _connections.Command(connection, AuditSql.ListKeys(runId));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -103,7 +103,7 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
 
     /// <inheritdoc />
     public async Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken) =>
-        await ScalarAsync(AuditSql.OldestUnresolvedSince(runId), cancellationToken).ConfigureAwait(false) is DateTimeOffset at ? at : null;
+        await _connections.ScalarAsync(AuditSql.OldestUnresolvedSince(runId), cancellationToken).ConfigureAwait(false) is DateTimeOffset at ? at : null;
 
     private async Task<IReadOnlyList<ReconcileRun>> QueryRunsAsync(SqlStatement statement, CancellationToken cancellationToken)
     {
@@ -111,7 +111,7 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, statement);
+            await using var command = _connections.Command(connection, statement);
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -134,32 +134,5 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
         }
 
         return runs;
-    }
-
-    private async Task<object?> ScalarAsync(SqlStatement statement, CancellationToken cancellationToken)
-    {
-        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = Command(connection, statement);
-            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ExecuteAsync(SqlStatement statement, CancellationToken cancellationToken)
-    {
-        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = Command(connection, statement);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
-    {
-        var command = _connections.Command(connection, statement.Text, transaction);
-        command.Parameters.AddRange(statement.Parameters.ToArray());
-        return command;
     }
 }

@@ -69,6 +69,36 @@ public sealed class SqlServerConnectionFactory
 #pragma warning restore CA2100
     }
 
+    /// <summary>A command for a generated statement, its parameters attached.</summary>
+    internal SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
+    {
+        var command = Command(connection, statement.Text, transaction);
+        command.Parameters.AddRange(statement.Parameters.ToArray());
+        return command;
+    }
+
+    /// <summary>Runs a statement on a connection of its own and returns the first value.</summary>
+    internal async Task<object?> ScalarAsync(SqlStatement statement, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, statement);
+            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs a statement on a connection of its own.</summary>
+    internal async Task ExecuteAsync(SqlStatement statement, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = Command(connection, statement);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <inheritdoc />
     public override string ToString() => Description;
 }

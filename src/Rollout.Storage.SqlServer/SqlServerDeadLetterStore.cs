@@ -40,7 +40,7 @@ public sealed class SqlServerDeadLetterStore : IDeadLetterStore
             {
                 foreach (var letter in letters)
                 {
-                    await using var command = Command(connection, DeadLetterSql.Add(letter, Serialize(letter.Errors)), transaction);
+                    await using var command = _connections.Command(connection, DeadLetterSql.Add(letter, Serialize(letter.Errors)), transaction);
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -56,7 +56,7 @@ public sealed class SqlServerDeadLetterStore : IDeadLetterStore
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, DeadLetterSql.List(feature, includeResolved));
+            await using var command = _connections.Command(connection, DeadLetterSql.List(feature, includeResolved));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -85,7 +85,7 @@ public sealed class SqlServerDeadLetterStore : IDeadLetterStore
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, DeadLetterSql.RecordRetry(id, resolved, appliedVersion, Serialize(errors), _time.GetUtcNow()));
+            await using var command = _connections.Command(connection, DeadLetterSql.RecordRetry(id, resolved, appliedVersion, Serialize(errors), _time.GetUtcNow()));
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -97,12 +97,6 @@ public sealed class SqlServerDeadLetterStore : IDeadLetterStore
         (JsonSerializer.Deserialize(json, SqlServerJsonContext.Default.StoredErrorArray) ?? [])
             .Select(e => new TranslationError(e.Field, e.Column, Enum.Parse<TranslationErrorKind>(e.Kind), e.Message)).ToArray();
 
-    private SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
-    {
-        var command = _connections.Command(connection, statement.Text, transaction);
-        command.Parameters.AddRange(statement.Parameters.ToArray());
-        return command;
-    }
 }
 
 internal sealed record StoredError(string Field, string? Column, string Kind, string Message);

@@ -60,7 +60,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, RolloutSql.GetState(feature));
+            await using var command = _connections.Command(connection, RolloutSql.GetState(feature));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -81,7 +81,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
             await using (transaction.ConfigureAwait(false))
             {
                 // A failure before the commit leaves the transaction uncommitted: disposing it rolls back state and history together.
-                await using var command = Command(connection, RolloutSql.SetState(feature, phase, exposure, reads, reason, _time.GetUtcNow()), transaction);
+                await using var command = _connections.Command(connection, RolloutSql.SetState(feature, phase, exposure, reads, reason, _time.GetUtcNow()), transaction);
                 var generation = (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return new ExposureState(feature, phase, exposure, reads, generation);
@@ -98,7 +98,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, RolloutSql.StateHistory(feature));
+            await using var command = _connections.Command(connection, RolloutSql.StateHistory(feature));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -119,7 +119,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, RolloutSql.AppendJournal(entry));
+            await using var command = _connections.Command(connection, RolloutSql.AppendJournal(entry));
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -131,7 +131,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, RolloutSql.ReadJournal(feature));
+            await using var command = _connections.Command(connection, RolloutSql.ReadJournal(feature));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -155,7 +155,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, RolloutSql.CountExposures(feature));
+            await using var command = _connections.Command(connection, RolloutSql.CountExposures(feature));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -207,15 +207,8 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
 
     private async Task<long?> ResolveAsync(SqlConnection connection, string feature, string subjectId, CancellationToken cancellationToken)
     {
-        await using var command = Command(connection, RolloutSql.ResolveLastWrite(_sourceTable, feature, subjectId));
+        await using var command = _connections.Command(connection, RolloutSql.ResolveLastWrite(_sourceTable, feature, subjectId));
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long version ? version : null;
-    }
-
-    private SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
-    {
-        var command = _connections.Command(connection, statement.Text, transaction);
-        command.Parameters.AddRange(statement.Parameters.ToArray());
-        return command;
     }
 
     private sealed class UnitOfWork(SqlServerRolloutStore store, SqlConnection connection, SqlTransaction transaction, long before) : IGateUnitOfWork
@@ -230,7 +223,7 @@ public sealed class SqlServerRolloutStore : IExposureStateStore, IGateStore, IRo
         public async Task RecordExposureAsync(string feature, string subjectId, ExposureState state, CancellationToken cancellationToken)
         {
             ArgumentNullException.ThrowIfNull(state);
-            await using var command = store.Command(connection,
+            await using var command = store._connections.Command(connection,
                 RolloutSql.RecordExposure(feature, subjectId, state.Phase, state.Exposure, before, store._time.GetUtcNow()), transaction);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             _recorded.Add((feature, subjectId));

@@ -106,7 +106,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, _sql!.MinValidVersionStatement());
+            await using var command = _connections.Command(connection, _sql!.MinValidVersionStatement());
             if (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not long)
             {
                 throw NotTracked();
@@ -144,7 +144,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
             var transaction = (SqlTransaction)await connection.BeginTransactionAsync(IsolationLevel.Snapshot, cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await using (var check = Command(connection, sql.MinValidVersionStatement(), transaction))
+                await using (var check = _connections.Command(connection, sql.MinValidVersionStatement(), transaction))
                 {
                     var min = await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as long?;
                     if (min is null)
@@ -159,7 +159,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
                 }
 
                 var changes = new List<SourceChange>(Math.Min(maxChanges, 65_536));
-                await using (var command = Command(connection, sql.ChangesStatement(afterVersion, maxChanges), transaction))
+                await using (var command = _connections.Command(connection, sql.ChangesStatement(afterVersion, maxChanges), transaction))
                 {
                     var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                     await using (reader.ConfigureAwait(false))
@@ -256,7 +256,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
             var transaction = (SqlTransaction)await connection.BeginTransactionAsync(IsolationLevel.Snapshot, cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await using var command = Command(connection, sql.QuickDigestStatement(afterValue, size, toValue), transaction);
+                await using var command = _connections.Command(connection, sql.QuickDigestStatement(afterValue, size, toValue), transaction);
 
                 long count, sum;
                 long? last;
@@ -304,7 +304,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
             var transaction = (SqlTransaction)await connection.BeginTransactionAsync(IsolationLevel.Snapshot, cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
-                await using (var command = Command(connection, statement, transaction))
+                await using (var command = _connections.Command(connection, statement, transaction))
                 {
 
                     var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -375,7 +375,7 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
 
     private async Task<Dictionary<string, (string Type, bool InPrimaryKey)>> ColumnsAsync(SqlConnection connection, CancellationToken cancellationToken)
     {
-        await using var command = Command(connection, SourceTableSql.TableColumnsStatement(Table));
+        await using var command = _connections.Command(connection, SourceTableSql.TableColumnsStatement(Table));
         var columns = new Dictionary<string, (string, bool)>(StringComparer.OrdinalIgnoreCase);
         var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
@@ -387,13 +387,6 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
         }
 
         return columns;
-    }
-
-    private SqlCommand Command(SqlConnection connection, SqlStatement statement, SqlTransaction? transaction = null)
-    {
-        var command = _connections.Command(connection, statement.Text, transaction);
-        command.Parameters.AddRange(statement.Parameters.ToArray());
-        return command;
     }
 
     private SqlParameter TableParameter() => new("@table", SqlDbType.NVarChar, 300) { Value = Table.Quoted };

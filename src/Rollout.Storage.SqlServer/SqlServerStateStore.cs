@@ -40,11 +40,11 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfi
 
     /// <inheritdoc />
     public async Task<long?> GetAsync(string name, CancellationToken cancellationToken) =>
-        await ScalarAsync(StateSql.GetCheckpoint(name), cancellationToken).ConfigureAwait(false) is long version ? version : null;
+        await _connections.ScalarAsync(StateSql.GetCheckpoint(name), cancellationToken).ConfigureAwait(false) is long version ? version : null;
 
     /// <inheritdoc />
     public Task SaveAsync(string name, long version, CancellationToken cancellationToken) =>
-        ExecuteAsync(StateSql.SaveCheckpoint(name, version, _time.GetUtcNow()), cancellationToken);
+        _connections.ExecuteAsync(StateSql.SaveCheckpoint(name, version, _time.GetUtcNow()), cancellationToken);
 
     /// <inheritdoc />
     public async Task<BackfillProgress?> GetBackfillAsync(string name, CancellationToken cancellationToken)
@@ -52,7 +52,7 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfi
         var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
-            await using var command = Command(connection, StateSql.GetBackfill(name));
+            await using var command = _connections.Command(connection, StateSql.GetBackfill(name));
             var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
@@ -65,43 +65,16 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfi
 
     /// <inheritdoc />
     public Task SaveBackfillAsync(string name, BackfillProgress progress, CancellationToken cancellationToken) =>
-        ExecuteAsync(StateSql.SaveBackfill(name, progress), cancellationToken);
+        _connections.ExecuteAsync(StateSql.SaveBackfill(name, progress), cancellationToken);
 
     /// <inheritdoc />
     public async Task<bool> TryAcquireAsync(string name, string owner, TimeSpan duration, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(duration, TimeSpan.Zero);
-        return await ScalarAsync(StateSql.AcquireLease(name, owner, duration), cancellationToken).ConfigureAwait(false) is int rows && rows == 1;
+        return await _connections.ScalarAsync(StateSql.AcquireLease(name, owner, duration), cancellationToken).ConfigureAwait(false) is int rows && rows == 1;
     }
 
     /// <inheritdoc />
     public Task ReleaseAsync(string name, string owner, CancellationToken cancellationToken) =>
-        ExecuteAsync(StateSql.ReleaseLease(name, owner), cancellationToken);
-
-    private async Task<object?> ScalarAsync(SqlStatement statement, CancellationToken cancellationToken)
-    {
-        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = Command(connection, statement);
-            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ExecuteAsync(SqlStatement statement, CancellationToken cancellationToken)
-    {
-        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using (connection.ConfigureAwait(false))
-        {
-            await using var command = Command(connection, statement);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    private SqlCommand Command(SqlConnection connection, SqlStatement statement)
-    {
-        var command = _connections.Command(connection, statement.Text);
-        command.Parameters.AddRange(statement.Parameters.ToArray());
-        return command;
-    }
+        _connections.ExecuteAsync(StateSql.ReleaseLease(name, owner), cancellationToken);
 }
