@@ -119,7 +119,8 @@ public static class RolloutFunctionsServiceCollectionExtensions
             new DualWriteOptions { InstanceId = instance },
             sp.GetRequiredService<TimeProvider>(),
             metrics: sp.GetRequiredService<RolloutMetrics>()));
-        services.TryAddSingleton(sp => new Reconciler(
+        // A reconciler holds the state of its run: one per run, never shared by a timer and an activity.
+        services.TryAddTransient(sp => new Reconciler(
             spec.Feature,
             sp.GetRequiredService<DocumentTranslator>(),
             sp.GetRequiredService<IReconcileSource>(),
@@ -128,11 +129,11 @@ public static class RolloutFunctionsServiceCollectionExtensions
             sp.GetRequiredService<IReconcileAuditStore>(),
             sp.GetRequiredService<TimeProvider>(),
             metrics: sp.GetRequiredService<RolloutMetrics>()));
-        services.TryAddSingleton<IReconciliationTrigger>(sp => new ReconcilerTrigger(spec.Feature, sp.GetRequiredService<Reconciler>(), new ReconcileOptions
+        services.TryAddSingleton<IReconciliationTrigger>(sp => new ReconcilerTrigger(spec.Feature, sp.GetRequiredService<Reconciler>, new ReconcileOptions
         {
             Depth = ReconcileDepth.Quick,
             Mode = spec.Reconciliation.Repair,
             MaxRowsPerSecond = spec.Reconciliation.MaxRowsPerSecond,
-        }));
+        }, sp.GetRequiredService<ILeaseStore>(), instance));
     }
 }

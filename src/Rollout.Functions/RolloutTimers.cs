@@ -18,10 +18,10 @@ public sealed class RolloutTimerOptions
     public const string Section = "Rollout:Timers";
 
     /// <summary>
-    /// How long one change-feed invocation keeps draining (no batch starts after it). Keep it well under the
-    /// function timeout (5 min by default on the Consumption plan, 30 min on Flex and Premium).
+    /// How long one change-feed invocation keeps draining (no batch starts after it). At most 9 min, under the
+    /// 10 min <c>functionTimeout</c> of host.json.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:01", "00:30:00", ErrorMessage = "Rollout:Timers:ChangeFeedBudget must be between 1 s and 30 min (below the function timeout).")]
+    [Range(typeof(TimeSpan), "00:00:01", "00:09:00", ErrorMessage = "Rollout:Timers:ChangeFeedBudget must be between 1 s and 9 min: a drain may run one batch past it, and host.json's functionTimeout is 10 min.")]
     public TimeSpan ChangeFeedBudget { get; set; } = TimeSpan.FromMinutes(4);
 
     /// <summary>How far back the health monitor looks.</summary>

@@ -174,8 +174,9 @@ internal sealed class TaskHubSidecar(RolloutOrchestrationOptions options, int po
         {
             // Always, even when the server's stop throws (it does when the host's shutdown time is up): a backend
             // left running would keep renewing its partition leases, and no other host could take the rollouts
-            // over for as long as this process lives. Forced: nothing in flight is awaited, the leases are
-            // released at once. A host that dies cannot do this; then RecoveryTime applies.
+            // over for as long as this process lives. Forced when ours is the first stop; when the sidecar's own
+            // (graceful) stop came first, this waits for that one (StopOnceOrchestrationService). Either way the
+            // leases are released. A host that dies cannot do this; then RecoveryTime applies.
             if (Service is { } service)
             {
                 Service = null;

@@ -5,8 +5,10 @@ namespace Rollout.Storage.SqlServer;
 /// <summary>
 /// An exclusive <c>sp_getapplock</c> owned by a session, held for the feed's critical section (read a batch, apply it to
 /// the target, save the checkpoint). The lease (<see cref="SqlServerStateStore"/>) decides which instance should run the
-/// feed; this lock guarantees that two never run a batch at the same time even when a lease expired mid-batch (a pause
-/// longer than the lease): the second waits, or gives up after its wait. The lock lives as long as the connection the
+/// feed; holding this lock as well would keep two from running a batch at the same time even when a lease expired
+/// mid-batch (a pause longer than the lease): the second waits, or gives up after its wait. Not used by the dual-write
+/// processor yet, which relies on the lease alone (an overlapping batch is harmless there: checkpoints never move back
+/// and target writes are version-guarded). The lock lives as long as the connection the
 /// instance keeps open for it: <see cref="DisposeAsync"/> releases it, and SQL Server releases it by itself when the
 /// session ends (the process died, the connection broke). Not a substitute for the lease: it shows nothing of who owns
 /// the feed, and a lost connection silently gives it up (checkpoints never moving backwards and version-guarded target

@@ -15,7 +15,7 @@ public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, Recon
     public Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rollout);
-        return new ReconcilerTrigger(rollout.Spec.Feature, rollout.Reconciler(), options ?? rollout.ReconcileOptions(ReconcileDepth.Quick))
+        return new ReconcilerTrigger(rollout.Spec.Feature, () => rollout.Reconciler(), options ?? rollout.ReconcileOptions(ReconcileDepth.Quick), rollout.Target)
             .TriggerAsync(feature, reason, cancellationToken);
     }
 }

@@ -9,9 +9,11 @@ namespace Rollout.Telemetry.AzureMonitor;
 /// The KQL that rebuilds a rollout's health window from what the rollout's OpenTelemetry instruments exported to
 /// Application Insights (workspace-based tables), and the reading of its answer. Counts and errors come from the
 /// <c>rollout.gate.decisions</c> counter (exact: metrics are not sampled); latencies from the gate's request spans
-/// (<c>rollout.gate.read|write</c>, weighted by their sampling <c>ItemCount</c>), put in the buckets of
+/// (<c>rollout.gate.read|write</c>, their <c>rollout.duration_ms</c> tag: the time the gate measured, weighted by
+/// their sampling <c>ItemCount</c>), put in the buckets of
 /// <see cref="LatencyHistogram"/> so that the core evaluates them exactly as it does the embedded store's;
-/// drift from the shadow comparisons and reconciliation key counters.
+/// drift from the shadow comparisons and reconciliation key counters. Every column has one type in every part
+/// of the union (KQL's union keeps one column per name and type: an int and a long <c>bucket</c> would be two).
 /// </summary>
 internal static class LogAnalyticsHealthQuery
 {
@@ -39,11 +41,12 @@ internal static class LogAnalyticsHealthQuery
             | where tostring(Properties["rollout.feature"]) == feature_ and tostring(Properties["rollout.kind"]) in ("read", "write")
             | extend path = tostring(Properties["rollout.path"]), failed = tostring(Properties["rollout.outcome"]) in ("error", "timeout")
             | summarize n = tolong(sum(Sum)), errors = tolong(sumif(Sum, failed)) by path
-            | extend part = "count", bucket = -1;
+            | extend part = "count", bucket = tolong(-1);
             let latency = AppDependencies
             | where TimeGenerated >= from_ and TimeGenerated < to_ and Name in ("rollout.gate.read", "rollout.gate.write")
             | where tostring(Properties["rollout.feature"]) == feature_ and tostring(Properties["rollout.kind"]) in ("read", "write")
-            | extend path = tostring(Properties["rollout.path"]), bucket = toint(ceiling(log(max_of(DurationMs, 0.05) / 0.05) / log(1.05)))
+            | extend path = tostring(Properties["rollout.path"]), ms = todouble(Properties["rollout.duration_ms"])
+            | extend bucket = tolong(ceiling(log(max_of(iff(isnull(ms), DurationMs, ms), 0.05) / 0.05) / log(1.05)))
             | summarize n = tolong(sum(ItemCount)), errors = tolong(0) by path, bucket
             | extend part = "latency";
             let drift = AppMetrics
@@ -52,7 +55,7 @@ internal static class LogAnalyticsHealthQuery
             | extend compared = Name == "rollout.shadow.comparisons" or tostring(Properties["rollout.drift"]) == "none"
             | extend drifted = iff(Name == "rollout.shadow.comparisons", tostring(Properties["rollout.match"]) =~ "false", tostring(Properties["rollout.drift"]) != "none")
             | summarize n = tolong(sumif(Sum, compared)), errors = tolong(sumif(Sum, drifted))
-            | extend part = "drift", path = "", bucket = -1;
+            | extend part = "drift", path = "", bucket = tolong(-1);
             union counts, latency, drift
             | project part, path, bucket, n, errors
             """);

@@ -10,7 +10,8 @@ namespace Rollout.Telemetry.AzureMonitor;
 /// <summary>
 /// The health window of a feature read from the Log Analytics workspace behind Application Insights, through the
 /// query HTTP API (<c>POST {endpoint}/v1/workspaces/{id}/query</c>) with an Entra ID token (the Function app's
-/// managed identity in Azure; it needs the Log Analytics Reader role on the workspace).
+/// managed identity in Azure; it needs the Log Analytics Reader role on the workspace). The window is shifted back by
+/// <see cref="RolloutAzureMonitorOptions.IngestionDelay"/>: what the workspace holds lags the application.
 /// </summary>
 /// <param name="http">The HTTP client.</param>
 /// <param name="credential">The credential of the token.</param>
@@ -23,6 +24,7 @@ public sealed partial class LogAnalyticsHealthWindowSource(HttpClient http, Toke
     public async Task<HealthWindow> QueryWindowAsync(string feature, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
+        (from, to) = (from - options.IngestionDelay, to - options.IngestionDelay);
         var query = LogAnalyticsHealthQuery.Build(feature, from, to);
         var scope = new Uri(options.QueryEndpoint, "/.default").ToString();
         var token = await credential.GetTokenAsync(new TokenRequestContext([scope]), cancellationToken).ConfigureAwait(false);

@@ -37,6 +37,13 @@ public sealed class RolloutAzureMonitorOptions
     /// <summary>Client id of a user-assigned managed identity; empty for the system-assigned one (or a developer's login locally).</summary>
     public string? ManagedIdentityClientId { get; set; }
 
+    /// <summary>
+    /// How far behind real time the workspace is: telemetry is exported about once a minute and ingested within a few
+    /// more. A window asked for ending now is read ending this long ago, so that it is not judged half empty.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:30:00", ErrorMessage = "Rollout:AzureMonitor:IngestionDelay must be between 0 and 30 min.")]
+    public TimeSpan IngestionDelay { get; set; } = TimeSpan.FromMinutes(3);
+
     /// <summary>Share of the gate's request spans exported (metrics are always complete). 1 keeps them all.</summary>
     [Range(0.01, 1.0)]
     public float TraceSamplingRatio { get; set; } = 1.0f;

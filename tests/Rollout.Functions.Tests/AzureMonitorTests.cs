@@ -37,6 +37,15 @@ public sealed class AzureMonitorTests
             Assert.Contains($"\"{name}\"", kql, StringComparison.Ordinal);
         }
 
+        // KQL's union keeps one column per name *and type*: every part must build each column with the same type.
+        foreach (var column in new[] { "bucket", "n", "errors" })
+        {
+            var definitions = System.Text.RegularExpressions.Regex.Matches(kql, $@"\b{column} = (\w+)\(").Select(m => m.Groups[1].Value).ToArray();
+            Assert.Equal(3, definitions.Length);
+            Assert.All(definitions, d => Assert.Equal("tolong", d));
+        }
+
+        Assert.Contains("Properties[\"rollout.duration_ms\"]", kql, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => LogAnalyticsHealthQuery.Build("orders\" or 1==1 //", From, To));
         Assert.Throws<ArgumentException>(() => LogAnalyticsHealthQuery.Build("orders-v2", To, From));
     }
@@ -99,7 +108,7 @@ public sealed class AzureMonitorTests
             return new AccessToken("token-123", DateTimeOffset.UtcNow.AddHours(1));
         });
         using var http = new HttpClient();
-        var source = new LogAnalyticsHealthWindowSource(http, credential, new RolloutAzureMonitorOptions { WorkspaceId = workspace, QueryEndpoint = new Uri(app.Urls.First() + "/") }, NullLogger<LogAnalyticsHealthWindowSource>.Instance);
+        var source = new LogAnalyticsHealthWindowSource(http, credential, new RolloutAzureMonitorOptions { WorkspaceId = workspace, QueryEndpoint = new Uri(app.Urls.First() + "/"), IngestionDelay = TimeSpan.FromMinutes(2) }, NullLogger<LogAnalyticsHealthWindowSource>.Instance);
 
         var window = await source.QueryWindowAsync("orders-v2", From, To, default);
         refuse = true;
@@ -108,8 +117,9 @@ public sealed class AzureMonitorTests
         Assert.Equal((42L, 1L, 420L), (window.Candidate.Count, window.Candidate.Errors, window.Legacy.Count));
         Assert.Equal($"/v1/workspaces/{workspace}/query", seen[0].Path);
         Assert.Equal("Bearer token-123", seen[0].Auth);
-        Assert.Equal(LogAnalyticsHealthQuery.Build("orders-v2", From, To), seen[0].Body.GetProperty("query").GetString());
-        Assert.Equal("2026-11-25T05:00:00.0000000Z/2026-11-25T05:05:00.0000000Z", seen[0].Body.GetProperty("timespan").GetString());
+        // The window read is the one asked for, 2 min earlier (the ingestion delay).
+        Assert.Equal(LogAnalyticsHealthQuery.Build("orders-v2", From.AddMinutes(-2), To.AddMinutes(-2)), seen[0].Body.GetProperty("query").GetString());
+        Assert.Equal("2026-11-25T04:58:00.0000000Z/2026-11-25T05:03:00.0000000Z", seen[0].Body.GetProperty("timespan").GetString());
         Assert.Contains(app.Urls.First() + "/.default", requested);
         Assert.Contains("403", error.Message, StringComparison.Ordinal);
         Assert.Contains("InsufficientAccessError: The provided credentials have insufficient access", error.Message, StringComparison.Ordinal);

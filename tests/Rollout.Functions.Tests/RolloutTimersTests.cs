@@ -57,6 +57,27 @@ public sealed class RolloutTimersTests
     }
 
     [Fact]
+    public async Task A_reconciliation_running_elsewhere_is_not_joined_but_reported_as_skipped()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT60M" }]));
+        var timers = Timers(h);
+        await h.StartRolloutAsync();
+        await h.WaitForStatusAsync(s => s.Status == "baking", "baking");
+        var lease = Rollout.Core.Reconciliation.ReconcilerTrigger.LeaseNameFor(h.Feature);
+
+        Assert.True(await h.Rollout.Target.TryAcquireAsync(lease, "another-instance/1", TimeSpan.FromMinutes(1), default));
+        var skipped = await timers.ReconcileAsync(h.Client, default);
+        await h.Rollout.Target.ReleaseAsync(lease, "another-instance/1", default);
+        var ran = await timers.ReconcileAsync(h.Client, default);
+
+        Assert.Null(skipped!.RunId);
+        Assert.Contains("another reconciliation of 'orders-v2' is running", skipped.Summary, StringComparison.Ordinal);
+        Assert.NotNull(ran!.RunId);
+        Assert.Single(await h.Rollout.Audit.ListRunsAsync(h.Feature, 10, default));
+        Assert.True(await h.Rollout.Target.TryAcquireAsync(lease, "another-instance/1", TimeSpan.FromMinutes(1), default)); // released after the run
+    }
+
+    [Fact]
     public async Task The_health_monitor_rolls_a_breaking_rollout_back_and_leaves_a_healthy_one_alone()
     {
         // The orchestration's own evaluations are an hour apart here: only the monitor can see the breach.

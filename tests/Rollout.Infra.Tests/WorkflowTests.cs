@@ -46,6 +46,8 @@ public sealed class WorkflowTests
         var jobs = Map(deploy, "jobs");
         var package = Map(jobs, "package");
         Steps(package).ShouldContain(s => Run(s).Contains("dotnet publish src/Rollout.Functions", StringComparison.Ordinal));
+        Scalar(package, "needs").ShouldBe("test"); // a tag never deploys a commit whose tests did not pass
+        Steps(Map(jobs, "test")).ShouldContain(s => Run(s).Contains("bash .ci/run", StringComparison.Ordinal));
 
         foreach (var (name, needs) in new[] { ("dev", "package"), ("prod", "dev") })
         {

@@ -314,7 +314,11 @@ public sealed class GateTests : IAsyncLifetime
                 ("rollout.gate.read", "read", "new", "fallback", System.Diagnostics.ActivityStatusCode.Unset), // no document yet: legacy served
             ],
             gateSpans);
-        Assert.All(spans.Where(a => a.OperationName.StartsWith("rollout.gate.", StringComparison.Ordinal)), a => Assert.Equal("orders-v2", a.GetTagItem("rollout.feature")));
+        Assert.All(spans.Where(a => a.OperationName.StartsWith("rollout.gate.", StringComparison.Ordinal)), a =>
+        {
+            Assert.Equal("orders-v2", a.GetTagItem("rollout.feature"));
+            Assert.True(a.GetTagItem("rollout.duration_ms") is double ms && ms >= 0 && ms <= a.Duration.TotalMilliseconds + 1, "the measured duration, within the span");
+        });
     }
 
     [Fact]

@@ -407,6 +407,7 @@ public sealed class RolloutGate : IDisposable
             span.SetTag("rollout.kind", kind);
             span.SetTag("rollout.path", pathName);
             span.SetTag("rollout.outcome", outcome);
+            span.SetTag("rollout.duration_ms", duration.TotalMilliseconds); // the span also covers a fallback; this is what was judged
             if (outcome is "error" or "timeout")
             {
                 span.SetStatus(ActivityStatusCode.Error);
