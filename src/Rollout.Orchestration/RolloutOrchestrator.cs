@@ -463,6 +463,14 @@ internal sealed class RolloutRun
             ? string.Create(CultureInfo.InvariantCulture, $"approved by {who} on snapshot {command.Snapshot}")
             : $"{command.Command} by {who}";
         Answer(new CommandAnswer(command.Id, command.Command, true, detail));
+        if (command.Command == RolloutEvents.Approve && _lastVerdict is not null)
+        {
+            // The history keeps the evidence the approval stood on: the verdict in force (its kind unchanged since the
+            // snapshot that first showed it, which the approver's snapshot is not older than) with its figures.
+            detail += string.Create(CultureInfo.InvariantCulture,
+                $"; evidence: {_lastVerdict.Kind} since snapshot {_verdictSnapshot}: {Describe(_lastVerdict)}");
+        }
+
         Record(command.Command is RolloutEvents.Approve or RolloutEvents.Reject ? "approval" : "command", detail);
         Enqueue(transition);
     }

@@ -30,7 +30,9 @@ public sealed class ApprovalTests
         var end = await h.WaitForEndAsync();
         Assert.Equal("completed", end.Result!.Outcome);
         var journal = await h.Rollout.Rollouts.ReadAsync(h.Feature, default);
-        Assert.Contains(journal, j => j.Kind == "approval" && j.Phase == "canary" && j.Detail == answer.Message);
+        var approval = Assert.Single(journal, j => j.Kind == "approval" && j.Phase == "canary");
+        Assert.StartsWith(answer.Message + "; evidence: healthy since snapshot ", approval.Detail, StringComparison.Ordinal);
+        Assert.Contains("new path n=", approval.Detail, StringComparison.Ordinal); // the figures the verdict stood on
     }
 
     [Fact]

@@ -89,6 +89,8 @@ public sealed class RolloutOrchestratorTests
         var reason = Assert.Single(end.Result.Reasons);
         Assert.Contains($"phase '{phase}'", reason, StringComparison.Ordinal);
         Assert.Contains(k == 0 ? "maxDriftRate broken" : "maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
+        // Observed vs allowed, with the budget's own figure (0.05 error-rate increase, 0.01 drift in these tests).
+        Assert.Matches(k == 0 ? @"drift \d+\.\d{3} ?% \(\d+ of \d+ keys\), allowed 1\.000 ?%" : @"error rate \d+\.\d\d ?% on the new path vs \d+\.\d\d ?% on legacy: \+\d+(\.\d+)? points, allowed \+5", reason);
         var state = await h.Rollout.Rollouts.GetStateAsync(h.Feature, default);
         Assert.Equal((ExposureLevel.None, ReadMode.Legacy), (state.Exposure, state.Reads));
         var last = (await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature))[^1];
@@ -119,20 +121,39 @@ public sealed class RolloutOrchestratorTests
         Assert.Equal("completed", (await h.WaitForEndAsync()).Result!.Outcome);
     }
 
-    [Fact]
-    public async Task A_manual_rollback_while_baking_rolls_back_with_who_and_why()
+    [Theory]
+    [InlineData("shadow", false)]
+    [InlineData("canary", false)]
+    [InlineData("canary", true)]
+    [InlineData("full", false)]
+    public async Task A_manual_rollback_in_any_phase_or_while_paused_rolls_back_with_who_and_why(string phase, bool paused)
     {
-        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        var spec = RolloutHarness.OrdersSpec(
+        [
+            new PhaseSpec { Name = "shadow", Exposure = 0, Reads = ReadMode.Shadow, Bake = "PT2M" },
+            new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT2M" },
+            new PhaseSpec { Name = "full", Exposure = 100, Bake = "PT2M" },
+        ]);
+        await using var h = await RolloutHarness.StartAsync(spec);
         await h.StartRolloutAsync();
-        await h.WaitForStatusAsync(s => s.Phase == "canary" && s.Status == "baking", "canary baking");
+        await h.WaitForStatusAsync(s => s.Phase == phase && s.Status == "baking", $"{phase} baking");
+        if (paused)
+        {
+            Assert.True((await h.Control.SendAsync(h.Feature, RolloutEvents.Pause, "bob")).Accepted);
+            await h.WaitForStatusAsync(s => s.Status == "paused", "paused");
+        }
 
         var answer = await h.Control.SendAsync(h.Feature, RolloutEvents.Rollback, "alice", "checkout errors reported by support");
 
         Assert.True(answer.Accepted, answer.Message);
         var end = await h.WaitForEndAsync();
         Assert.Equal("rolledBack", end.Result!.Outcome);
-        Assert.Equal(["rolled back by alice in phase 'canary': checkout errors reported by support"], end.Result.Reasons);
-        Assert.Equal(ExposureLevel.None, (await h.Rollout.Rollouts.GetStateAsync(h.Feature, default)).Exposure);
+        Assert.Equal([$"rolled back by alice in phase '{phase}': checkout errors reported by support"], end.Result.Reasons);
+        var state = await h.Rollout.Rollouts.GetStateAsync(h.Feature, default);
+        Assert.Equal((ExposureLevel.None, ReadMode.Legacy), (state.Exposure, state.Reads));
+        var history = await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature);
+        Assert.Equal(phase, history[^1].State.Phase);
+        Assert.StartsWith("rollback: ", history[^1].Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -262,16 +283,20 @@ public sealed class RolloutOrchestratorTests
     [Fact]
     public async Task A_rollout_of_a_newer_orchestration_version_is_left_pending_by_this_worker_not_failed()
     {
-        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
-        var id = RolloutOrchestrator.InstanceIdFor(h.Feature);
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT12S" }]));
+        const string newer = "written-by-a-newer-build";
         await h.Client.ScheduleNewOrchestrationInstanceAsync(
-            nameof(RolloutOrchestrator), RolloutInput.FromSpec(h.Spec, RolloutHarness.TimeScale), new Microsoft.DurableTask.StartOrchestrationOptions(id) { Version = "2.0" });
+            nameof(RolloutOrchestrator), RolloutInput.FromSpec(h.Spec, RolloutHarness.TimeScale), new Microsoft.DurableTask.StartOrchestrationOptions(newer) { Version = "2.0" });
 
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        // A rollout of this build's version, scheduled after it on the same worker, runs to its end meanwhile: the
+        // worker dispatched work and left the newer one alone.
+        await h.StartRolloutAsync();
+        Assert.Equal("completed", (await h.WaitForEndAsync()).Result!.Outcome);
 
-        var metadata = await h.Client.GetInstanceAsync(id);
+        var metadata = await h.Client.GetInstanceAsync(newer, getInputsAndOutputs: true);
         Assert.Equal(OrchestrationRuntimeStatus.Pending, metadata!.RuntimeStatus);
-        Assert.Empty(await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature));
-        await h.Client.TerminateInstanceAsync(id);
+        Assert.Null(metadata.SerializedCustomStatus); // never ran a line of the orchestrator
+        Assert.Equal(["canary"], (await h.Rollout.Rollouts.ReadStateHistoryAsync(h.Feature)).Select(c => c.State.Phase).ToArray());
+        await h.Client.TerminateInstanceAsync(newer);
     }
 }
