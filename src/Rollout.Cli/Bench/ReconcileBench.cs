@@ -4,6 +4,7 @@ using SortKey = Rollout.Core.DataPath.SortKey;
 using Rollout.Core.DataPath;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
+using Microsoft.Data.Sqlite;
 using Rollout.Storage.Sqlite;
 using Spectre.Console;
 
@@ -23,37 +24,103 @@ internal sealed record ReconcileMeasurement(double DriftPercent, string Mode, do
 /// </summary>
 internal static class ReconcileBench
 {
+    /// <summary>The methods, in the order they are measured at each drift level.</summary>
+    public static readonly IReadOnlyList<string> Methods = ["floor", "naive", "quick", "deep"];
+
     public static async Task<IReadOnlyList<ReconcileMeasurement>> RunAsync(ReconcileBenchOptions options, Action<string> log, CancellationToken cancellationToken)
     {
-        var spec = RolloutSpecLoader.Load(DualWriteBench.SpecJson).Spec!;
+        var spec = Spec();
         Directory.CreateDirectory(options.Folder);
-        await using var rollout = EmbeddedRollout.Open(options.Folder, spec, TimeProvider.System);
         log($"generating and syncing {options.Rows:N0} rows…");
-        await SourceSeeder.CreateTableAsync(rollout, cancellationToken);
-        await rollout.InitializeAsync(cancellationToken);
-        await SourceSeeder.SeedAsync(rollout, options.Rows, seed: 42, cancellationToken: cancellationToken);
-        await rollout.Processor("bench", 5000).DrainAsync(cancellationToken);
+        await using (var rollout = EmbeddedRollout.Open(options.Folder, spec, TimeProvider.System))
+        {
+            await SourceSeeder.CreateTableAsync(rollout, cancellationToken);
+            await rollout.InitializeAsync(cancellationToken);
+            await SourceSeeder.SeedAsync(rollout, options.Rows, seed: 42, cancellationToken: cancellationToken);
+            await rollout.Processor("bench", 5000).DrainAsync(cancellationToken);
+        }
 
         var results = new List<ReconcileMeasurement>();
         long drifted = 0;
         foreach (var percent in options.DriftPercents.Order())
         {
             var wanted = (long)Math.Round(options.Rows * percent / 100);
-            drifted = await InjectAsync(rollout, options.Rows, drifted, wanted, cancellationToken);
-            log($"drift {percent}% ({drifted:N0} rows)");
-            results.Add(await MeasureAsync(percent, "floor (keys only)", () => FloorAsync(rollout, cancellationToken)));
-            results.Add(await MeasureAsync(percent, "naive full compare", () => NaiveAsync(rollout, cancellationToken)));
-            foreach (var depth in new[] { ReconcileDepth.Quick, ReconcileDepth.Deep })
+            await using (var rollout = EmbeddedRollout.Open(options.Folder, spec, TimeProvider.System))
             {
-                results.Add(await MeasureAsync(percent, depth.ToString().ToLowerInvariant(), async () =>
-                {
-                    var run = await rollout.Reconciler().RunAsync(new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = depth == ReconcileDepth.Quick ? 1000 : 5000 }, null, cancellationToken);
-                    return (run.Counts.TargetRowsRead + run.Counts.FetchedInFull, run.Counts.Drifted);
-                }));
+                drifted = await InjectAsync(rollout, options.Rows, drifted, wanted, cancellationToken);
+            }
+
+            SqliteConnection.ClearAllPools();
+            log($"drift {percent}% ({drifted:N0} rows)");
+            foreach (var method in Methods)
+            {
+                // Each method in a process of its own: its peak memory is its own, not what seeding or another method left.
+                var measured = await MeasureInChildAsync(options.Folder, method, cancellationToken);
+                results.Add(measured with { DriftPercent = percent });
             }
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// <c>rollout bench reconcile-step</c>, in the child process: runs one method on the folder twice (the first run warms
+    /// the JIT and the OS cache, as an earlier method did for the next when all ran in one process) and measures the second:
+    /// time, rows read one by one, drift found, and the process's peak working set during it.
+    /// </summary>
+    public static async Task<ReconcileMeasurement> MeasureStepAsync(string folder, string method, CancellationToken cancellationToken)
+    {
+        await using var rollout = EmbeddedRollout.Open(folder, Spec(), TimeProvider.System);
+        Func<Task<(long Fetched, long Found)>> work = method switch
+        {
+            "floor" => () => FloorAsync(rollout, cancellationToken),
+            "naive" => () => NaiveAsync(rollout, cancellationToken),
+            "quick" => () => ReconcileAsync(rollout, ReconcileDepth.Quick, cancellationToken),
+            "deep" => () => ReconcileAsync(rollout, ReconcileDepth.Deep, cancellationToken),
+            _ => throw new ArgumentException($"unknown method '{method}' (one of {string.Join(", ", Methods)})", nameof(method)),
+        };
+        await work();
+        return await MeasureAsync(0, Label(method), work);
+    }
+
+    private static RolloutSpec Spec() => RolloutSpecLoader.Load(DualWriteBench.SpecJson).Spec!;
+
+    private static string Label(string method) => method switch
+    {
+        "floor" => "floor (keys only)",
+        "naive" => "naive full compare",
+        _ => method,
+    };
+
+    private static async Task<(long, long)> ReconcileAsync(EmbeddedRollout rollout, ReconcileDepth depth, CancellationToken cancellationToken)
+    {
+        var run = await rollout.Reconciler().RunAsync(new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = depth == ReconcileDepth.Quick ? 1000 : 5000 }, null, cancellationToken);
+        return (run.Counts.TargetRowsRead + run.Counts.FetchedInFull, run.Counts.Drifted);
+    }
+
+    private static async Task<ReconcileMeasurement> MeasureInChildAsync(string folder, string method, CancellationToken cancellationToken)
+    {
+        var start = ChildProcess.StartInfo(["bench", "reconcile-step", "--data", folder, "--method", method]);
+        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
+        var output = child.StandardOutput.ReadToEndAsync(cancellationToken);
+        var error = child.StandardError.ReadToEndAsync(cancellationToken);
+        try
+        {
+            await child.WaitForExitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            child.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        var text = await output;
+        if (child.ExitCode != 0 || System.Text.Json.JsonSerializer.Deserialize(text.Trim(), BenchJsonContext.Default.ReconcileMeasurement) is not { } measured)
+        {
+            throw new InvalidOperationException($"the {method} measurement failed (exit code {child.ExitCode}): {(await error).Trim()} {text.Trim()}");
+        }
+
+        return measured;
     }
 
     public static void Print(IAnsiConsole console, int rows, IReadOnlyList<ReconcileMeasurement> results)
@@ -123,6 +190,7 @@ internal static class ReconcileBench
         GC.Collect();
         GC.WaitForPendingFinalizers();
         NativeMemory.ReturnFreeToSystem();
+        var exactPeak = NativeMemory.ResetPeak();
         using var process = Process.GetCurrentProcess();
         long peak = 0;
         using var stop = new CancellationTokenSource();
@@ -140,6 +208,13 @@ internal static class ReconcileBench
         var seconds = watch.Elapsed.TotalSeconds;
         await stop.CancelAsync();
         await sampler;
+        if (exactPeak)
+        {
+            // The kernel's high-water mark since the reset: exact, where sampling every 20 ms may miss a spike.
+            process.Refresh();
+            peak = Math.Max(peak, process.PeakWorkingSet64);
+        }
+
         return new ReconcileMeasurement(percent, mode, seconds, fetched, found, peak);
     }
 
@@ -236,7 +311,71 @@ internal static class NativeMemory
         }
     }
 
+    /// <summary>
+    /// Resets the process's peak resident set size (VmHWM) on Linux, so that <see cref="Process.PeakWorkingSet64"/> reads the
+    /// peak from now on; false where that is not possible (then the peak is sampled).
+    /// </summary>
+    public static bool ResetPeak()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
     [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
     private static extern int MallocTrim(nuint pad);
 }
+
+/// <summary>Starts this program again as a child process: the apphost where it runs as one, else the dotnet host with rollout.dll.</summary>
+internal static class ChildProcess
+{
+    public static ProcessStartInfo StartInfo(IEnumerable<string> arguments)
+    {
+        var assembly = typeof(ChildProcess).Assembly.Location;
+        var self = Environment.ProcessPath;
+        var isApphost = self is not null && Path.GetFileNameWithoutExtension(self) == Path.GetFileNameWithoutExtension(assembly);
+        var start = new ProcessStartInfo(isApphost ? self! : DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (!isApphost)
+        {
+            start.ArgumentList.Add(assembly);
+        }
+
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return start;
+    }
+
+    private static string DotnetHost()
+    {
+        // Under 'dotnet test' or 'dotnet rollout.dll' this process runs on the dotnet host already; the SDK also names it.
+        if (Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet")
+        {
+            return path;
+        }
+
+        return Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(ReconcileMeasurement))]
+internal sealed partial class BenchJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -12,6 +12,7 @@ internal static class BenchCommand
         var command = new Command("bench", "Macro benchmarks on the embedded default; results go in docs/benchmarks.md.");
         command.Subcommands.Add(DualWrite(console));
         command.Subcommands.Add(Reconcile(console));
+        command.Subcommands.Add(ReconcileStep(console));
         command.Subcommands.Add(Rollback(console));
         command.Subcommands.Add(Gate(console));
         return command;
@@ -123,6 +124,23 @@ internal static class BenchCommand
                     DualWriteBench.Cleanup(folder);
                 }
             }
+        });
+        return command;
+    }
+
+    /// <summary>One method of <c>bench reconcile</c> in a process of its own (started by it; hidden from help).</summary>
+    private static Command ReconcileStep(IAnsiConsole console)
+    {
+        var data = new Option<DirectoryInfo>("--data") { Description = "The folder bench reconcile generated.", Required = true };
+        var method = new Option<string>("--method") { Description = "floor, naive, quick or deep.", Required = true };
+        method.AcceptOnlyFromAmong([.. ReconcileBench.Methods]);
+        var command = new Command("reconcile-step", "Measures one method of bench reconcile on its folder and prints the measurement as JSON.") { data, method };
+        command.Hidden = true;
+        command.SetAction(async (parse, ct) =>
+        {
+            var measured = await ReconcileBench.MeasureStepAsync(parse.GetValue(data)!.FullName, parse.GetValue(method)!, ct);
+            console.Profile.Out.Writer.WriteLine(System.Text.Json.JsonSerializer.Serialize(measured, BenchJsonContext.Default.ReconcileMeasurement));
+            return ExitCodes.Ok;
         });
         return command;
     }

@@ -39,9 +39,10 @@ public enum DriftKind
 /// <summary>One key as the source has it: key, version and, in deep mode, the translation.</summary>
 /// <param name="Key">Source key.</param>
 /// <param name="Version">Source version (0 before tracking).</param>
-/// <param name="Document">Deep mode: the translated document; null in quick mode or when untranslatable.</param>
+/// <param name="Hash">Deep mode: the content hash of the translated row; null in quick mode or when untranslatable.</param>
 /// <param name="Errors">Deep mode: why the row could not be translated.</param>
-public sealed record SourceEntry(SourceKey Key, long Version, TranslatedDocument? Document = null, IReadOnlyList<TranslationError>? Errors = null)
+/// <param name="Row">Deep mode: the row as read, translated again only where a repair needs its document.</param>
+public sealed record SourceEntry(SourceKey Key, long Version, ContentHash? Hash = null, IReadOnlyList<TranslationError>? Errors = null, SourceRow? Row = null)
 {
     /// <summary>True when translation was attempted and failed.</summary>
     public bool Untranslatable => Errors is { Count: > 0 };
@@ -153,7 +154,7 @@ public static class DriftClassifier
             return new Drift(DriftKind.Divergent, key, source, target);
         }
 
-        return depth == ReconcileDepth.Deep && source.Document is { } document && document.Hash != target.Hash
+        return depth == ReconcileDepth.Deep && source.Hash is { } hash && hash != target.Hash
             ? new Drift(DriftKind.Divergent, key, source, target)
             : null;
     }

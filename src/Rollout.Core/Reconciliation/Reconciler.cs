@@ -533,13 +533,26 @@ public sealed class Reconciler
         return (segment, keys.Length > 0 ? keys[^1] : after, isFinal, keys.Length);
     }
 
-    private SourceEntry[] Translate(IReadOnlyList<SnapshotRow> rows) =>
-        rows.AsParallel().AsOrdered().Select(r =>
+    private SourceEntry[] Translate(IReadOnlyList<SnapshotRow> rows)
+    {
+        // Translation is the deep mode's main cost and rows are independent: use every core, in chunks (rows cost about a
+        // microsecond each). Only the content hash is kept; a repair translates its row again for the document.
+        var entries = new SourceEntry[rows.Count];
+        Parallel.For(0, (rows.Count + TranslationChunk - 1) / TranslationChunk, chunk =>
         {
-            // Translation is the deep mode's main cost and rows are independent: use every core.
-            var translated = _translator.Translate(r.Row);
-            return new SourceEntry(r.Key, r.Version, translated.Document, translated.IsSuccess ? null : translated.Errors);
-        }).ToArray();
+            var end = Math.Min(rows.Count, (chunk + 1) * TranslationChunk);
+            for (var i = chunk * TranslationChunk; i < end; i++)
+            {
+                var r = rows[i];
+                var hash = _translator.Hash(r.Row, out var errors);
+                entries[i] = new SourceEntry(r.Key, r.Version, hash, errors, r.Row);
+            }
+        });
+        return entries;
+    }
+
+    /// <summary>Rows a translation task takes at a time.</summary>
+    private const int TranslationChunk = 512;
 
     /// <summary>
     /// Quick mode: while segments are settled by digests they grow (doubling, up to <see cref="MaxSegmentGrowth"/> times the
@@ -670,7 +683,7 @@ public sealed class Reconciler
         var expected = new ExpectedDigest[source.Count];
         for (var i = 0; i < expected.Length; i++)
         {
-            expected[i] = new ExpectedDigest(source[i].Key.Sort, RowDigest.Of(source[i].Version, source[i].Document!.Hash));
+            expected[i] = new ExpectedDigest(source[i].Key.Sort, RowDigest.Of(source[i].Version, source[i].Hash!.Value));
         }
 
         var result = await _targetRanges.ReadUnmatchedAsync(after, upTo, expected, CancellationToken.None);
@@ -696,7 +709,7 @@ public sealed class Reconciler
     private async Task<bool> MatchesAsync(IReadOnlyList<SourceEntry> source, SourceKey? after, SourceKey? upTo)
     {
         var digest = await _targetRanges.DigestAsync(after, upTo, CancellationToken.None);
-        var expected = source.Aggregate(0L, (sum, e) => sum + RowDigest.Of(e.Version, e.Document!.Hash));
+        var expected = source.Aggregate(0L, (sum, e) => sum + RowDigest.Of(e.Version, e.Hash!.Value));
         return digest.Count == source.Count && digest.Sum == expected && digest.Tampered == 0;
     }
 
@@ -740,7 +753,7 @@ public sealed class Reconciler
                 }
             }
 
-            var document = drift.Source?.Document;
+            TranslatedDocument? document = null;
             string? detail = null;
             if (drift.Kind is DriftKind.Extra or DriftKind.TargetAhead)
             {
@@ -751,6 +764,17 @@ public sealed class Reconciler
                 if (current is not null && current.Version >= drift.Target!.Version)
                 {
                     continue;
+                }
+            }
+
+            if (RepairPolicy.Decide(drift, run.Mode) == RepairAction.Upsert && drift.Source?.Row is { } read)
+            {
+                // Deep mode kept the row it hashed: its document, at the version compared.
+                var translated = _translator.Translate(read);
+                document = translated.Document;
+                if (!translated.IsSuccess)
+                {
+                    drift = new Drift(DriftKind.Untranslatable, drift.Key, drift.Source with { Errors = translated.Errors }, drift.Target);
                 }
             }
 
@@ -768,7 +792,7 @@ public sealed class Reconciler
                 if (translated.IsSuccess)
                 {
                     document = translated.Document;
-                    drift = drift with { Source = drift.Source! with { Version = row.Version, Document = document } };
+                    drift = drift with { Source = drift.Source! with { Version = row.Version, Hash = document!.Hash } };
                 }
                 else
                 {

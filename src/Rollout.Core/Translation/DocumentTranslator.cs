@@ -99,7 +99,43 @@ public sealed partial class DocumentTranslator
     public TranslationResult Translate(SourceRow row)
     {
         ArgumentNullException.ThrowIfNull(row);
-        var values = new JsonScalar?[_leaves.Length];
+        var scratch = _threadScratch ??= new Scratch();
+        if (Write(row, scratch, out var id) is { } errors)
+        {
+            return TranslationResult.Failure(errors);
+        }
+
+        var json = scratch.Buffer.WrittenSpan.ToArray();
+        var partitionKey = scratch.Values[_partitionKey.Index]!.Value.AsText();
+        return TranslationResult.Success(new TranslatedDocument(id!, partitionKey, json, new ContentHash(XxHash128.HashToUInt128(json))));
+    }
+
+    /// <summary>
+    /// The content hash of the row's document, exactly as <see cref="Translate"/> computes it, without building the document
+    /// (deep reconciliation re-translates every source row and needs only the hash of each).
+    /// </summary>
+    /// <param name="row">The source row.</param>
+    /// <param name="errors">Every failing field, when the row cannot be translated.</param>
+    /// <returns>The hash, or null when the row cannot be translated.</returns>
+    public ContentHash? Hash(SourceRow row, out IReadOnlyList<TranslationError>? errors)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        var scratch = _threadScratch ??= new Scratch();
+        errors = Write(row, scratch, out _);
+        return errors is null ? new ContentHash(XxHash128.HashToUInt128(scratch.Buffer.WrittenSpan)) : null;
+    }
+
+    /// <summary>Evaluates every field and writes the canonical JSON into the thread's buffer; the errors, or null on success.</summary>
+    private List<TranslationError>? Write(SourceRow row, Scratch scratch, out string? id)
+    {
+        // One value array, buffer and writer per thread, reused row after row: translation runs for every change of the
+        // feed and every row of a deep reconciliation. Every value of this row is assigned before it is read.
+        if (scratch.Values.Length < _leaves.Length)
+        {
+            scratch.Values = new JsonScalar?[_leaves.Length];
+        }
+
+        var values = scratch.Values;
         List<TranslationError>? errors = null;
         for (var i = 0; i < _leaves.Length; i++)
         {
@@ -109,11 +145,12 @@ public sealed partial class DocumentTranslator
             }
             else
             {
+                values[i] = null; // not left over from the previous row
                 (errors ??= []).Add(error!);
             }
         }
 
-        string? id = null;
+        id = null;
         if (values[_id.Index] is { } idValue)
         {
             id = idValue.AsText();
@@ -126,18 +163,14 @@ public sealed partial class DocumentTranslator
 
         if (errors is not null)
         {
-            return TranslationResult.Failure(errors);
+            return errors;
         }
 
-        // One buffer and writer per thread, reset per row: translation runs for every change of the feed.
-        var scratch = _threadScratch ??= new Scratch();
         scratch.Buffer.ResetWrittenCount();
         scratch.Writer.Reset(scratch.Buffer);
         WriteNode(_root, values, scratch.Writer);
         scratch.Writer.Flush();
-        var json = scratch.Buffer.WrittenSpan.ToArray();
-        var partitionKey = values[_partitionKey.Index]!.Value.AsText();
-        return TranslationResult.Success(new TranslatedDocument(id!, partitionKey, json, new ContentHash(XxHash128.HashToUInt128(json))));
+        return null;
     }
 
     [ThreadStatic]
@@ -145,6 +178,8 @@ public sealed partial class DocumentTranslator
 
     private sealed class Scratch
     {
+        public JsonScalar?[] Values { get; set; } = [];
+
         public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
 
         public Utf8JsonWriter Writer { get; } = new(new ArrayBufferWriter<byte>(1), new JsonWriterOptions

@@ -1,4 +1,7 @@
 using System.Text.Json.Nodes;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 using Rollout.Core.Spec;
 using Rollout.Core.Translation;
 
@@ -196,6 +199,40 @@ public sealed class DocumentTranslatorTests
         var hashes = Enumerable.Range(0, 2000).AsParallel().Select(_ => Orders.Translate(OrderRow()).Document!.Hash).Distinct().ToArray();
 
         Assert.Equal([expected], hashes);
+    }
+
+    [Property(MaxTest = 1000)]
+    public Property Hash_equals_the_translated_documents_hash_and_fails_on_the_same_fields(long orderId, long customerId, NonNegativeInt cents, bool badTotal, bool badDate, bool badId, string? city)
+    {
+        // Rows alternate on one thread between failing and translating: nothing of one row may leak into the next.
+        var values = OrderValues();
+        values["OrderId"] = badId ? "a/b" : orderId;
+        values["CustomerId"] = customerId;
+        values["TotalCents"] = badTotal ? "nineteen" : (long)cents.Get;
+        values["PlacedAt"] = badDate ? "yesterday" : "2026-11-24 10:15:00";
+        values["ShipCity"] = city;
+        var row = SourceRow.From(values);
+
+        var translated = Orders.Translate(row);
+        var hash = Orders.Hash(row, out var errors);
+
+        return (translated.IsSuccess
+            ? hash == translated.Document!.Hash && errors is null
+            : hash is null && errors!.Select(e => e.ToString()).SequenceEqual(translated.Errors.Select(e => e.ToString()))).ToProperty();
+    }
+
+    [Fact]
+    public void Hash_after_a_failing_row_is_the_hash_of_the_row_alone()
+    {
+        var good = Orders.Translate(OrderRow()).Document!.Hash;
+        var bad = OrderValues();
+        bad["OrderId"] = null; // the id fails; the other fields' values stay in the thread's scratch
+
+        Assert.Null(Orders.Hash(SourceRow.From(bad), out var errors));
+        Assert.Contains(errors!, e => e.Field == "id");
+        Assert.Equal(good, Orders.Hash(OrderRow(), out var none));
+        Assert.Null(none);
+        Assert.Null(Orders.Hash(SourceRow.From(bad), out _));
     }
 
     private const string PinnedOrderHash = "ac51aefc10666b84525d983e9d3c5bab";
