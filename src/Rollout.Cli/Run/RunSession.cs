@@ -196,8 +196,7 @@ internal sealed class RunSession : IDisposable
         var endpoint = host.Services.GetRequiredService<RolloutSidecarEndpoint>();
         await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, cancellationToken);
         var control = host.Services.GetRequiredService<RolloutControl>();
-        using var gate = rollout.Gate(GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)));
-        var workload = new SyntheticWorkload(rollout, gate, _settings.RequestsPerSecond, _settings.WriteShare);
+        using var workload = new SyntheticWorkload(rollout, GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)), _settings.RequestsPerSecond, _settings.WriteShare);
         Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
             (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
