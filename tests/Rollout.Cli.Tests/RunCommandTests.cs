@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Rollout.Cli.Run;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
@@ -59,13 +60,23 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree()
+    public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree_and_json_output_is_one_document()
     {
         var (code, output, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "2000", "--speed", "60", "--rps", "300",
             "--approve", "auto", "--inject", "error-rate=0.6@phase:canary", "--json");
 
         Assert.True(code == 2, $"exit {code}\n{output}\n{error}");
-        Assert.Contains("\"outcome\": \"rolledBack\"", output, StringComparison.Ordinal);
+        // With --json, stdout is one JSON document and nothing else; progress and history go to stderr.
+        using (var outcome = JsonDocument.Parse(output))
+        {
+            Assert.Equal("rolledBack", outcome.RootElement.GetProperty("outcome").GetString());
+            Assert.Equal(Path.Combine(_run.Data, "report.html"), outcome.RootElement.GetProperty("report").GetString());
+            Assert.True(outcome.RootElement.GetProperty("storesAgree").GetBoolean());
+        }
+
+        Assert.Contains("seed: 100.0% ", error, StringComparison.Ordinal);
+        Assert.Contains("backfill: 100.0% ", error, StringComparison.Ordinal);
+        Assert.Contains("rollback ", error, StringComparison.Ordinal);
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         var reason = Assert.Single(record.Reasons);
         Assert.Contains("phase 'canary' at 20%: maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
@@ -78,6 +89,18 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal((0, ReadMode.Legacy), (state.Exposure.Buckets, state.Reads));
         var (drifted, compared, _) = await CheckStoresAsync();
         Assert.Equal((0L, 2000L), (drifted, compared));
+
+        // `rollout report --json`: the run's record as one JSON document (its long journal lines unwrapped).
+        var report = await CliRunner.RunAsync("report", "e2e-orders", "--data", _run.Data, "--json");
+        Assert.True(report.ExitCode == 0, report.Error);
+        using var json = JsonDocument.Parse(report.Output);
+        var root = json.RootElement;
+        Assert.Equal(("e2e-orders", "rolledBack", 2000L), (root.GetProperty("feature").GetString(), root.GetProperty("outcome").GetString(), root.GetProperty("sourceRows").GetInt64()));
+        Assert.Contains("maxErrorRateIncrease broken", root.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Contains(root.GetProperty("journal").EnumerateArray(), j => j.GetProperty("kind").GetString() == "rollback" && j.GetProperty("exposurePercent").GetDecimal() == 0);
+        Assert.Contains(root.GetProperty("timeline").EnumerateArray(), t => t.GetProperty("phase").GetString() == "canary" && t.GetProperty("newRps").GetDouble() > 0);
+        Assert.Contains(root.GetProperty("reconciliations").EnumerateArray(), r => r.GetProperty("depth").GetString() == "deep" && r.GetProperty("compared").GetInt64() == 2000);
+        Assert.Equal((record.Writes, record.FellBack, true), (root.GetProperty("writes").GetInt64(), root.GetProperty("fellBack").GetInt64(), root.GetProperty("storesAgree").GetBoolean()));
     }
 
     [Theory]
@@ -130,7 +153,12 @@ public sealed class RunCommandTests : IDisposable
         });
         Assert.Contains("phase canary (2 of 3), exposure 20%, reads live", waiting, StringComparison.Ordinal);
         var json = await CliRunner.RunAsync("status", "e2e-orders", "--data", _run.Data, "--json");
-        Assert.Contains("\"status\": \"awaitingApproval\"", json.Output, StringComparison.Ordinal);
+        using (var status = JsonDocument.Parse(json.Output))
+        {
+            Assert.Equal("awaitingApproval", status.RootElement.GetProperty("status").GetString());
+            Assert.Equal("canary", status.RootElement.GetProperty("phase").GetString());
+            Assert.Contains(status.RootElement.GetProperty("history").EnumerateArray(), h => h.GetProperty("kind").GetString() == "verdict");
+        }
 
         var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim");
         Assert.Equal(1, reject.ExitCode);

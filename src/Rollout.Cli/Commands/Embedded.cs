@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Rollout.Core.Spec;
 using Rollout.Storage.Sqlite;
 using Spectre.Console;
@@ -74,13 +75,19 @@ internal static class Embedded
                 });
         }
 
+        return await PlainProgressAsync(line => console.WriteLine(line), title, work);
+    }
+
+    /// <summary>Shows progress as a line per tenth of the work (and one at the end) on the given writer.</summary>
+    public static Task<T> PlainProgressAsync<T>(Action<string> writeLine, string title, Func<Action<double, string>, Task<T>> work)
+    {
         var lastPrinted = -10.0;
-        return await work((percent, text) =>
+        return work((percent, text) =>
         {
             if (percent - lastPrinted >= 10 || percent >= 100 && lastPrinted < 100)
             {
                 lastPrinted = percent;
-                console.WriteLine($"{title}: {percent,5:0.0}% {text}");
+                writeLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {percent,5:0.0}% {text}"));
             }
         });
     }

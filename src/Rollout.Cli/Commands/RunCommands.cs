@@ -144,7 +144,7 @@ internal static class RunCommands
 
                 if (parse.GetValue(json))
                 {
-                    console.WriteLine(System.Text.Json.JsonSerializer.Serialize(view, RunRecord.Json));
+                    JsonOutput.Write(console, System.Text.Json.JsonSerializer.Serialize(view, RunRecord.Json));
                     return ExitCodes.Ok;
                 }
 
@@ -189,7 +189,7 @@ internal static class RunCommands
 
             if (parse.GetValue(json))
             {
-                console.WriteLine(System.Text.Json.JsonSerializer.Serialize(record, RunRecord.Json));
+                JsonOutput.Write(console, System.Text.Json.JsonSerializer.Serialize(record, RunRecord.Json));
                 return ExitCodes.Ok;
             }
 

@@ -160,7 +160,7 @@ internal sealed class RunSession : IDisposable
         var count = await rollout.Source.CountAsync(cancellationToken);
         if (_settings.Rows is { } rows && count == 0)
         {
-            await Commands.Embedded.WithProgressAsync(_console, "seed", async report =>
+            await WithProgressAsync("seed", async report =>
             {
                 await SourceSeeder.SeedAsync(rollout, rows, seed: 42, done => report(100.0 * done / rows, $"{done:N0}/{rows:N0} rows"), cancellationToken);
                 return 0;
@@ -178,7 +178,7 @@ internal sealed class RunSession : IDisposable
             return RunExitCodes.UsageOrInput;
         }
 
-        await Commands.Embedded.WithProgressAsync(_console, "backfill", report =>
+        await WithProgressAsync("backfill", report =>
             rollout.Backfill().RunAsync(5000, r => report(r.Total == 0 ? 100 : 100.0 * r.Copied / r.Total, $"{r.Copied:N0}/{r.Total:N0} rows"), cancellationToken));
         return RunExitCodes.Completed;
     }
@@ -630,7 +630,7 @@ internal sealed class RunSession : IDisposable
 
         if (_settings.Json)
         {
-            _console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            Commands.JsonOutput.Write(_console, System.Text.Json.JsonSerializer.Serialize(new
             {
                 feature = record.Feature,
                 outcome = record.Outcome,
@@ -657,6 +657,12 @@ internal sealed class RunSession : IDisposable
         _console.MarkupLine(Markup.Escape($"stores: {(record.StoresAgree ? "the target equals the translated source" : "THE STORES DIFFER")}: {record.StoresCheck}"));
         _console.MarkupLine($"report: {Markup.Escape(Path.GetFullPath(reportPath))}");
     }
+
+    /// <summary>Progress of a step: a bar on a terminal, lines otherwise; with --json, lines on stderr (stdout carries only the outcome).</summary>
+    private Task<T> WithProgressAsync<T>(string title, Func<Action<double, string>, Task<T>> work) =>
+        _settings.Json
+            ? Commands.Embedded.PlainProgressAsync(_error.WriteLine, title, work)
+            : Commands.Embedded.WithProgressAsync(_console, title, work);
 
     private void Say(string line)
     {
