@@ -26,7 +26,9 @@ internal static class Embedded
         }
 
         var folder = data?.FullName ?? Path.Combine(".rollout", spec.Feature);
-        return (EmbeddedRollout.Open(folder, spec, TimeProvider.System), ExitCodes.Ok);
+        return OutputFolder.TryCreate(folder, "the data folder", "--data", error)
+            ? (EmbeddedRollout.Open(folder, spec, TimeProvider.System), ExitCodes.Ok)
+            : (null, ExitCodes.Invalid);
     }
 
     /// <summary>Runs work that needs the stores, turning store set-up errors into a message and exit code 1.</summary>

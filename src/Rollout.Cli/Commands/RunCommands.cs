@@ -167,14 +167,16 @@ internal static class RunCommands
 
     public static Command Report(IAnsiConsole console)
     {
-        var (target, data) = Target();
-        var output = new Option<FileInfo?>("--out") { Description = "Where to write the HTML report. Default: report.html in the data folder." };
+        var (target, data) = Target("the run under .rollout/ that ended last");
+        var output = new Option<FileInfo?>("--out") { Description = "Where to write the HTML report (its folder is created if missing). Default: report.html in the data folder." };
         var json = new Option<bool>("--json") { Description = "Print the run record as JSON instead." };
-        var command = new Command("report", "The report of the last 'rollout run' of a feature: a self-contained HTML file (charts, verdicts, reconciliation), or JSON.") { target, data, output, json };
+        var command = new Command("report", "The report of the last 'rollout run' of a feature (without one: of the run under .rollout/ that ended last): a self-contained HTML file (charts, verdicts, reconciliation), or JSON.") { target, data, output, json };
         command.SetAction(async (parse, ct) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var folder = ResolveFolder(parse.GetValue(target), parse.GetValue(data), error);
+            var folder = parse.GetValue(target) is null && parse.GetValue(data) is null
+                ? LastRunFolder(error)
+                : ResolveFolder(parse.GetValue(target), parse.GetValue(data), error);
             if (folder is null)
             {
                 return ExitCodes.Invalid;
@@ -194,7 +196,11 @@ internal static class RunCommands
             }
 
             var path = parse.GetValue(output)?.FullName ?? Path.Combine(folder, "report.html");
-            await File.WriteAllTextAsync(path, ReportWriter.Html(record), ct);
+            if (!await OutputFolder.TryWriteAsync(path, ReportWriter.Html(record), "the report", "--out", error, ct))
+            {
+                return ExitCodes.Invalid;
+            }
+
             console.WriteLine($"report: {Path.GetFullPath(path)}");
             return ExitCodes.Ok;
         });
@@ -248,8 +254,8 @@ internal static class RunCommands
         return command;
     }
 
-    private static (Argument<string?> Target, Option<DirectoryInfo?> Data) Target() =>
-        (new Argument<string?>("feature") { Description = "The feature key (or its spec file). Default: the one rollout running under .rollout/.", Arity = ArgumentArity.ZeroOrOne }, Embedded.DataOption());
+    private static (Argument<string?> Target, Option<DirectoryInfo?> Data) Target(string defaultFeature = "the one rollout running under .rollout/") =>
+        (new Argument<string?>("feature") { Description = $"The feature key (or its spec file). Default: {defaultFeature}.", Arity = ArgumentArity.ZeroOrOne }, Embedded.DataOption());
 
     private static async Task<int> WithControlAsync(string? target, DirectoryInfo? data, TextWriter error, Func<RolloutControl, string, Task<int>> work)
     {
@@ -312,6 +318,21 @@ internal static class RunCommands
             ? "error: no rollout is running under .rollout/; name the feature (or --data DIR)"
             : $"error: several rollouts are running ({string.Join(", ", live.Select(Path.GetFileName))}); name the feature");
         return null;
+    }
+
+    /// <summary>The data folder under .rollout whose run ended last (its run.json is the newest); the report of "the last run".</summary>
+    private static string? LastRunFolder(TextWriter error)
+    {
+        var finished = Directory.Exists(".rollout")
+            ? Directory.GetDirectories(".rollout").Select(d => new FileInfo(Path.Combine(d, RunRecord.FileName))).Where(f => f.Exists).ToArray()
+            : [];
+        if (finished.Length == 0)
+        {
+            error.WriteLine($"error: no finished run is recorded under {Path.GetFullPath(".rollout")} (no {RunRecord.FileName}); run 'rollout run <spec>' first, or name the feature (or --data DIR)");
+            return null;
+        }
+
+        return finished.MaxBy(f => f.LastWriteTimeUtc)!.DirectoryName;
     }
 
     private static void PrintStatus(IAnsiConsole console, RolloutStatusView view)

@@ -81,7 +81,11 @@ internal sealed class RunSession : IDisposable
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var folder = _settings.Folder;
-        Directory.CreateDirectory(folder);
+        if (!Commands.OutputFolder.TryCreate(folder, "the data folder", "--data", _error))
+        {
+            return RunExitCodes.UsageOrInput;
+        }
+
         FileStream folderLock;
         try
         {
