@@ -160,6 +160,12 @@ public sealed class RunCommandTests : IDisposable
             Assert.Contains(status.RootElement.GetProperty("history").EnumerateArray(), h => h.GetProperty("kind").GetString() == "verdict");
         }
 
+        // No answer within --timeout: not confirmed, exit 1 (2 would read as "rolled back"), and what to do.
+        var unconfirmed = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim", "--timeout", "0.001");
+        Assert.True(unconfirmed.ExitCode == 1, unconfirmed.Output + unconfirmed.Error);
+        Assert.Contains("did not answer 'resume' within", unconfirmed.Error, StringComparison.Ordinal);
+        Assert.Contains("check `rollout status e2e-orders`", unconfirmed.Error, StringComparison.Ordinal);
+
         var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim");
         Assert.Equal(1, reject.ExitCode);
         Assert.Contains("refused: the rollout is not paused", reject.Error, StringComparison.Ordinal);

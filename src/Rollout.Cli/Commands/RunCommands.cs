@@ -212,7 +212,8 @@ internal static class RunCommands
         var (target, data) = Target();
         var by = new Option<string>("--by") { Description = "Who (kept in the history).", DefaultValueFactory = _ => Environment.UserName };
         var comment = new Option<string?>("--comment") { Description = "Why (kept in the history)." };
-        var command = new Command(name, description) { target, data, by, comment };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the rollout's answer. Past it the command exits 1 unconfirmed (it was delivered: check 'rollout status').", DefaultValueFactory = _ => 30 };
+        var command = new Command(name, description) { target, data, by, comment, timeout };
         Option<long?>? snapshot = null;
         if (name == RolloutEvents.Approve)
         {
@@ -222,6 +223,12 @@ internal static class RunCommands
 
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(timeout) is var seconds && !(seconds > 0 && seconds <= 3600))
+            {
+                parse.InvocationConfiguration.Error.WriteLine("error: --timeout must be a number of seconds above 0 and at most 3600, for example --timeout 30");
+                return ExitCodes.Invalid;
+            }
+
             return await WithControlAsync(parse.GetValue(target), parse.GetValue(data), parse.InvocationConfiguration.Error, async (control, feature) =>
             {
                 long? seen = null;
@@ -240,7 +247,7 @@ internal static class RunCommands
                     }
                 }
 
-                var answer = await control.SendAsync(feature, name, parse.GetValue(by)!, parse.GetValue(comment), seen, TimeSpan.FromSeconds(30), ct);
+                var answer = await control.SendAsync(feature, name, parse.GetValue(by)!, parse.GetValue(comment), seen, TimeSpan.FromSeconds(seconds), ct);
                 if (answer.Accepted)
                 {
                     console.MarkupLine($"[green]{Markup.Escape(name)}[/]: {Markup.Escape(answer.Message)}");
@@ -281,8 +288,14 @@ internal static class RunCommands
             }
             catch (TimeoutException e)
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.UsageOrIo;
+                // Not confirmed is not accepted: exit 1, like a refusal (2 means "rolled back" for 'rollout run').
+                error.WriteLine($"error: {e.Message} (not confirmed)");
+                return ExitCodes.Invalid;
+            }
+            catch (Grpc.Core.RpcException e)
+            {
+                error.WriteLine($"error: the rollout run (process {control.ProcessId}) did not answer at {control.Address} ({e.StatusCode}): it may be ending; check 'rollout status {control.Feature}', or 'rollout report {control.Feature}' once it has ended");
+                return ExitCodes.Invalid;
             }
         }
     }
