@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Rollout.Cli.Run;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
@@ -10,7 +11,7 @@ namespace Rollout.Cli.Tests;
 /// End to end: `rollout run` on real SQLite files in a temp folder, the real Durable Task SDK worker, the real
 /// feed, reconciliation and gate. Asserts on the stores, the audit trail, the journal and the exit code.
 /// </summary>
-public sealed class RunCommandTests : IDisposable
+public sealed partial class RunCommandTests : IDisposable
 {
     internal const string Spec = """
         {
@@ -46,6 +47,10 @@ public sealed class RunCommandTests : IDisposable
         Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
         Assert.Contains("completed after", output, StringComparison.Ordinal);
         Assert.Contains($"report: {Path.Combine(_run.Data, "report.html")}", output, StringComparison.Ordinal);
+
+        // Plain output (not a terminal) carries the live display's figures too: a line at each phase, every few seconds between.
+        var figures = FiguresLine().Matches(output).Select(m => m.Groups["phase"].Value).ToArray();
+        Assert.True(new[] { "shadow", "canary", "full" }.All(figures.Contains), $"figures lines for phases {string.Join(", ", figures)}\n{output}");
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         Assert.Equal("completed", record.Outcome);
         Assert.Equal(["shadow", "canary", "full"], record.Journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
@@ -101,6 +106,17 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains(root.GetProperty("timeline").EnumerateArray(), t => t.GetProperty("phase").GetString() == "canary" && t.GetProperty("newRps").GetDouble() > 0);
         Assert.Contains(root.GetProperty("reconciliations").EnumerateArray(), r => r.GetProperty("depth").GetString() == "deep" && r.GetProperty("compared").GetInt64() == 2000);
         Assert.Equal((record.Writes, record.FellBack, true), (root.GetProperty("writes").GetInt64(), root.GetProperty("fellBack").GetInt64(), root.GetProperty("storesAgree").GetBoolean()));
+    }
+
+    [Theory]
+    [InlineData(600, 2)] // the README's demo: 2 h 40 min of bakes in 16 s
+    [InlineData(20, 24)]
+    [InlineData(1, 60)] // a real-time rehearsal: a line a minute
+    public void Plain_output_prints_the_figures_about_20_times_over_the_plan_2_s_to_a_minute_apart(double speed, double seconds)
+    {
+        var spec = RolloutSpecLoader.Load(File.ReadAllText(CliRunner.Sample("orders.rollout.json"))).Spec!;
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), RunSession.FiguresInterval(spec, speed));
     }
 
     [Theory]
@@ -179,6 +195,9 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by kim (looks good)", StringComparison.Ordinal));
         Assert.False(File.Exists(Path.Combine(_run.Data, ControlFile.FileName)));
     }
+
+    [GeneratedRegex(@"^\d\d:\d\d:\d\d\.\d figures  (?<phase>\w+) +[0-9.]+% reads \w+ \| legacy \d+ req/s, err [0-9.]+ ?%, p95 [^|]+ \| new \d+ req/s, err [0-9.]+ ?%, p95 [^|]+ \| feed lag [0-9,]+ \| drift [0-9.]+ ?% \(reconciliations \d+, last [0-9,]+/[0-9,]+\) \| next: .+$", RegexOptions.Multiline)]
+    private static partial Regex FiguresLine();
 
     private static async Task<string> PollAsync(Func<Task<string?>> probe)
     {

@@ -41,6 +41,7 @@ internal sealed class RunSession : IDisposable
     private readonly SemaphoreSlim _reconcileLock = new(1, 1);
     private readonly HashSet<string> _driftInjected = [];
     private readonly List<string> _notes = [];
+    private readonly Lock _plainLock = new();
     private long _lastReconcileDrifted;
     private long _lastReconcileCompared;
     private int _reconcileRuns;
@@ -311,6 +312,9 @@ internal sealed class RunSession : IDisposable
         var interrupted = false;
         var lastSample = DateTimeOffset.MinValue;
         var printed = new HashSet<string>(StringComparer.Ordinal);
+        var figuresEvery = FiguresInterval(Spec, _settings.Speed);
+        var lastFigures = DateTimeOffset.MinValue;
+        var figuresState = string.Empty;
         RolloutSnapshot? snapshot = null;
         var deadline = DateTimeOffset.MaxValue;
 
@@ -368,15 +372,16 @@ internal sealed class RunSession : IDisposable
                             continue;
                         }
 
-                        var line = string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}");
-                        if (_settings.Json)
-                        {
-                            _error.WriteLine(line); // stdout carries only the JSON outcome
-                        }
-                        else
-                        {
-                            _console.WriteLine(line);
-                        }
+                        PlainLine(string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}"));
+                    }
+
+                    // The figures the live display shows, as one line: every few seconds, and at once when the phase changes.
+                    var state = string.Create(CultureInfo.InvariantCulture, $"{view.Phase}|{view.ExposurePercent}|{view.Reads}|{view.Status}");
+                    if (_timeline.Count > 0 && !ended && (state != figuresState || now - lastFigures >= figuresEvery))
+                    {
+                        figuresState = state;
+                        lastFigures = now;
+                        PlainLine(FiguresLine(view, _timeline[^1], now));
                     }
                 }
 
@@ -608,7 +613,25 @@ internal sealed class RunSession : IDisposable
         return new Rows(new Panel(grid).Header($"rollout run (x{_settings.Speed:0.##})"), history);
     }
 
-    private string Next(RolloutStatusView view)
+    /// <summary>
+    /// How often plain output prints the figures: about 20 times over the plan's bakes at this speed, at least 2 s
+    /// and at most a minute apart (a one-minute demo gets a line every 2 s, a real-time rehearsal one a minute).
+    /// </summary>
+    internal static TimeSpan FiguresInterval(RolloutSpec spec, double speed)
+    {
+        var plan = TimeSpan.FromTicks((long)(spec.Phases.Sum(p => IsoDuration.Parse(p.Bake).Ticks) / speed));
+        return TimeSpan.FromTicks(Math.Clamp(plan.Ticks / 20, TimeSpan.FromSeconds(2).Ticks, TimeSpan.FromMinutes(1).Ticks));
+    }
+
+    /// <summary>The live display's figures as one compact line (plain output).</summary>
+    private string FiguresLine(RolloutStatusView view, TimelinePoint point, DateTimeOffset now) => string.Create(CultureInfo.InvariantCulture,
+        $"{now:HH:mm:ss.f} {"figures",-8} {view.Phase,-10} {view.ExposurePercent:0.###}% reads {view.Reads.ToString().ToLowerInvariant()}" +
+        $" | legacy {point.LegacyRps:0} req/s, err {point.LegacyErrorRate:P2}, p95 {Ms(point.LegacyP95Ms)}" +
+        $" | new {point.NewRps:0} req/s, err {point.NewErrorRate:P2}, p95 {Ms(point.NewP95Ms)}" +
+        $" | feed lag {point.FeedLag:N0} | drift {point.DriftRate:P3} (reconciliations {_reconcileRuns}, last {_lastReconcileDrifted:N0}/{_lastReconcileCompared:N0})" +
+        $" | next: {Next(view, interactive: false)}");
+
+    private string Next(RolloutStatusView view, bool interactive = true)
     {
         var now = DateTimeOffset.UtcNow;
         string In(DateTimeOffset? until) => until is { } u ? string.Create(CultureInfo.InvariantCulture, $"{u:HH:mm:ss.f} (in {Math.Max(0, (u - now).TotalSeconds):0.0} s)") : "-";
@@ -617,7 +640,9 @@ internal sealed class RunSession : IDisposable
             "bake" => $"end of bake{(view.Waiting.Extension > 0 ? $" (extension {view.Waiting.Extension})" : string.Empty)} at {In(view.Waiting.Until)}",
             "approval" => _settings.Approve == ApproveMode.Auto
                 ? $"approving (auto) — timeout at {In(view.Waiting.Until)}"
-                : $"approval until {In(view.Waiting.Until)}: press a to approve, r to reject, or 'rollout approve {view.Feature}' elsewhere",
+                : interactive
+                    ? $"approval until {In(view.Waiting.Until)}: press a to approve, r to reject, or 'rollout approve {view.Feature}' elsewhere"
+                    : $"approval until {In(view.Waiting.Until)}: 'rollout approve {view.Feature}' (or reject) in another terminal",
             "paused" => $"paused: 'rollout resume {view.Feature}' to go on",
             _ => view.Status,
         };
@@ -667,6 +692,20 @@ internal sealed class RunSession : IDisposable
         _settings.Json
             ? Commands.Embedded.PlainProgressAsync(_error.WriteLine, title, work)
             : Commands.Embedded.WithProgressAsync(_console, title, work);
+
+    /// <summary>
+    /// A line of plain output (no terminal): on stdout as it is (a log line is not wrapped at the console's width),
+    /// or on stderr with --json (stdout carries only the JSON outcome).
+    /// </summary>
+    private void PlainLine(string line)
+    {
+        lock (_plainLock)
+        {
+            var writer = _settings.Json ? _error : _console.Profile.Out.Writer;
+            writer.WriteLine(line);
+            writer.Flush();
+        }
+    }
 
     private void Say(string line)
     {
