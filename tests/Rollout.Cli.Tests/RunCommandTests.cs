@@ -51,6 +51,8 @@ public sealed partial class RunCommandTests : IDisposable
         // Plain output (not a terminal) carries the live display's figures too: a line at each phase, every few seconds between.
         var figures = FiguresLine().Matches(output).Select(m => m.Groups["phase"].Value).ToArray();
         Assert.True(new[] { "shadow", "canary", "full" }.All(figures.Contains), $"figures lines for phases {string.Join(", ", figures)}\n{output}");
+        Assert.Contains("final reconciliation: 100.0% 2,000/2,000 keys, 0 drifted, 0 repaired", output, StringComparison.Ordinal);
+        Assert.Contains("deep check: 100.0% 2,000/2,000 keys, 0 drifted", output, StringComparison.Ordinal);
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         Assert.Equal("completed", record.Outcome);
         Assert.Equal(["shadow", "canary", "full"], record.Journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
@@ -82,6 +84,10 @@ public sealed partial class RunCommandTests : IDisposable
         Assert.Contains("seed: 100.0% ", error, StringComparison.Ordinal);
         Assert.Contains("backfill: 100.0% ", error, StringComparison.Ordinal);
         Assert.Contains("rollback ", error, StringComparison.Ordinal);
+        // The reconciliations the run waits for show their progress (here as lines on stderr).
+        Assert.Contains("reconciliation after rollback: 100.0% 2,000/2,000 keys", error, StringComparison.Ordinal);
+        Assert.Contains("final reconciliation: 100.0% 2,000/2,000 keys", error, StringComparison.Ordinal);
+        Assert.Contains("deep check: 100.0% 2,000/2,000 keys, 0 drifted", error, StringComparison.Ordinal);
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         var reason = Assert.Single(record.Reasons);
         Assert.Contains("phase 'canary' at 20%: maxErrorRateIncrease broken", reason, StringComparison.Ordinal);

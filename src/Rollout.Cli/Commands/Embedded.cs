@@ -81,16 +81,21 @@ internal static class Embedded
     }
 
     /// <summary>Shows progress as a line per tenth of the work (and one at the end) on the given writer.</summary>
-    public static Task<T> PlainProgressAsync<T>(Action<string> writeLine, string title, Func<Action<double, string>, Task<T>> work)
+    public static Task<T> PlainProgressAsync<T>(Action<string> writeLine, string title, Func<Action<double, string>, Task<T>> work) =>
+        work(new PlainProgress(writeLine, title).Report);
+}
+
+/// <summary>Progress as lines: one per tenth of the work, and one when it is done.</summary>
+internal sealed class PlainProgress(Action<string> writeLine, string title)
+{
+    private double _lastPrinted = -10;
+
+    public void Report(double percent, string text)
     {
-        var lastPrinted = -10.0;
-        return work((percent, text) =>
+        if (percent - _lastPrinted >= 10 || percent >= 100 && _lastPrinted < 100)
         {
-            if (percent - lastPrinted >= 10 || percent >= 100 && lastPrinted < 100)
-            {
-                lastPrinted = percent;
-                writeLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {percent,5:0.0}% {text}"));
-            }
-        });
+            _lastPrinted = percent;
+            writeLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {percent,5:0.0}% {text}"));
+        }
     }
 }

@@ -46,6 +46,8 @@ internal sealed class RunSession : IDisposable
     private long _lastReconcileCompared;
     private int _reconcileRuns;
     private long _feedLag;
+    private long _sourceRows;
+    private volatile ReconcileProgress? _rollbackReconcile;
     private long _answeredSnapshot = -1;
     private string? _approvalHintPhase;
     private volatile string? _backgroundFailure;
@@ -117,7 +119,12 @@ internal sealed class RunSession : IDisposable
             // Ctrl+C belongs to the run (it rolls back first), not to the host, which would stop the worker under it.
             builder.Services.AddSingleton<IHostLifetime, RunHostLifetime>();
             builder.Services.AddSingleton(rollout);
-            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
+            // The rollback's reconciliation (the only one the orchestration triggers) shows its progress.
+            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(
+                new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick), run => _rollbackReconcile?.Report(run)),
+                _reconcileLock,
+                started: () => _rollbackReconcile = new ReconcileProgress("reconciliation after rollback", _sourceRows, Interactive && !_settings.Json ? null : PlainLine),
+                ended: run => _rollbackReconcile?.Finish(run)));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
             builder.Services.AddRolloutOrchestration(o =>
             {
@@ -182,6 +189,8 @@ internal sealed class RunSession : IDisposable
             _error.WriteLine($"error: the source table {rollout.Source.TableName} is empty: there is nothing to roll out. Pass --rows N to seed it.");
             return RunExitCodes.UsageOrInput;
         }
+
+        _sourceRows = count; // the workload updates rows and adds none: the size of every reconciliation
 
         await WithProgressAsync("backfill", report =>
             rollout.Backfill().RunAsync(5000, r => report(r.Total == 0 ? 100 : 100.0 * r.Copied / r.Total, $"{r.Copied:N0}/{r.Total:N0} rows"), cancellationToken));
@@ -551,8 +560,8 @@ internal sealed class RunSession : IDisposable
         try
         {
             var reconciler = rollout.Reconciler();
-            var repair = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick), null, CancellationToken.None);
-            var verify = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Deep) with { Mode = RepairMode.Report }, null, CancellationToken.None);
+            var repair = await ReconcileWithProgressAsync("final reconciliation", reconciler, ReconcileOptions(rollout, ReconcileDepth.Quick));
+            var verify = await ReconcileWithProgressAsync("deep check", reconciler, ReconcileOptions(rollout, ReconcileDepth.Deep) with { Mode = RepairMode.Report });
             var agree = verify.Counts.Drifted == 0;
             return (agree, string.Create(CultureInfo.InvariantCulture,
                 $"final reconciliation run {repair.Id}: {repair.Counts.Drifted} drifted, {repair.Counts.Repaired} repaired; deep check run {verify.Id}: {verify.Counts.Compared:N0} keys compared, {verify.Counts.Drifted} differ"));
@@ -562,6 +571,14 @@ internal sealed class RunSession : IDisposable
             _reconcileLock.Release();
         }
     }
+
+    private Task<ReconcileRun> ReconcileWithProgressAsync(string title, Reconciler reconciler, Core.Reconciliation.ReconcileOptions options) =>
+        WithProgressAsync(title, async report =>
+        {
+            var run = await reconciler.RunAsync(options, r => report(ReconcileProgress.Percent(r.Counts.Compared, _sourceRows), ReconcileProgress.Keys(r, _sourceRows)), CancellationToken.None);
+            report(100, ReconcileProgress.Keys(run, _sourceRows));
+            return run;
+        });
 
     private async Task Guard(string what, Task task)
     {
@@ -596,6 +613,11 @@ internal sealed class RunSession : IDisposable
             grid.AddRow("[bold]new path[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.NewRps:0} req/s, errors {point.NewErrorRate:P2}, p95 {Ms(point.NewP95Ms)}")));
             grid.AddRow("[bold]feed lag[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.FeedLag:N0} changes")));
             grid.AddRow("[bold]drift[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.DriftRate:P3} in the window; {_reconcileRuns} reconciliations (last: {_lastReconcileDrifted:N0} of {_lastReconcileCompared:N0} keys drifted)")));
+        }
+
+        if (_rollbackReconcile is { } reconciling)
+        {
+            grid.AddRow(new Markup($"[bold]{Markup.Escape(reconciling.Title)}[/]"), reconciling.Bar());
         }
 
         grid.AddRow("[bold]workload[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{workload.Counters.Reads:N0} reads, {workload.Counters.Writes:N0} writes, {workload.Counters.FellBack:N0} new-path writes fell back")));
@@ -721,19 +743,68 @@ internal sealed class RunSession : IDisposable
 }
 
 /// <summary>Lets one reconciliation run at a time: the scheduled ones and the one a rollback triggers.</summary>
-internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, SemaphoreSlim gate) : IReconciliationTrigger
+internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, SemaphoreSlim gate, Action? started = null, Action<ReconciliationOutcome>? ended = null) : IReconciliationTrigger
 {
     public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
     {
         await gate.WaitAsync(cancellationToken);
         try
         {
-            return await inner.TriggerAsync(feature, reason, cancellationToken);
+            started?.Invoke();
+            var outcome = await inner.TriggerAsync(feature, reason, cancellationToken);
+            ended?.Invoke(outcome);
+            return outcome;
         }
         finally
         {
             gate.Release();
         }
+    }
+}
+
+/// <summary>
+/// Progress of a reconciliation the run waits for, fed from the reconciler's thread: a bar in the live display,
+/// lines (one per tenth, and one at the end) in plain output.
+/// </summary>
+internal sealed class ReconcileProgress(string title, long total, Action<string>? plain)
+{
+    private readonly Commands.PlainProgress? _lines = plain is null ? null : new Commands.PlainProgress(plain, title);
+    private long _compared;
+    private long _drifted;
+    private volatile bool _done;
+
+    public string Title => title;
+
+    public static double Percent(long compared, long total) => total <= 0 ? 0 : Math.Min(99.9, 100.0 * compared / total);
+
+    public static string Keys(ReconcileRun run, long total) =>
+        string.Create(CultureInfo.InvariantCulture, $"{run.Counts.Compared:N0}/{total:N0} keys, {run.Counts.Drifted:N0} drifted, {run.Counts.Repaired:N0} repaired");
+
+    public void Report(ReconcileRun run)
+    {
+        Interlocked.Exchange(ref _compared, run.Counts.Compared);
+        Interlocked.Exchange(ref _drifted, run.Counts.Drifted);
+        _lines?.Report(Percent(run.Counts.Compared, total), Keys(run, total));
+    }
+
+    public void Finish(ReconciliationOutcome outcome)
+    {
+        Interlocked.Exchange(ref _compared, outcome.Compared);
+        Interlocked.Exchange(ref _drifted, outcome.Drifted);
+        _done = true;
+        _lines?.Report(100, outcome.RunId is null
+            ? outcome.Summary // skipped: another reconciliation of the feature was running
+            : string.Create(CultureInfo.InvariantCulture, $"{outcome.Compared:N0}/{total:N0} keys, {outcome.Drifted:N0} drifted, {outcome.Repaired:N0} repaired"));
+    }
+
+    /// <summary>The bar of the live display.</summary>
+    public IRenderable Bar()
+    {
+        const int width = 30;
+        var percent = _done ? 100 : Percent(Interlocked.Read(ref _compared), total);
+        var filled = (int)Math.Round(width * percent / 100);
+        return new Markup(string.Create(CultureInfo.InvariantCulture,
+            $"[green]{new string('━', filled)}[/][grey]{new string('━', width - filled)}[/] {percent,5:0.0}% {Interlocked.Read(ref _compared):N0}/{total:N0} keys, {Interlocked.Read(ref _drifted):N0} drifted{(_done ? ", done" : string.Empty)}"));
     }
 }
 
