@@ -208,13 +208,15 @@ internal sealed class RunSession : IDisposable
         }
 
         var endpoint = host.Services.GetRequiredService<RolloutSidecarEndpoint>();
-        await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, cancellationToken);
+        // From here to the monitor loop, Ctrl+C is not observed: a start it interrupted could leave a rollout running
+        // that nobody rolls back (it was an unhandled RpcException 'Cancelled'). The loop sees it first thing and rolls back.
+        await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, CancellationToken.None);
         var control = host.Services.GetRequiredService<RolloutControl>();
         using var workload = new SyntheticWorkload(rollout, GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)), _settings.RequestsPerSecond, _settings.WriteShare);
         Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
             (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
-        var existing = await control.GetStatusAsync(Spec.Feature, cancellationToken);
+        var existing = await control.GetStatusAsync(Spec.Feature, CancellationToken.None);
         if (_settings.Durable && existing is { RuntimeStatus: OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended })
         {
             // The durable backend kept the rollout of a run that stopped (or died): carry on with it, from where it is.
@@ -224,7 +226,7 @@ internal sealed class RunSession : IDisposable
         {
             try
             {
-                await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), cancellationToken);
+                await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), CancellationToken.None);
             }
             catch (RolloutAlreadyRunningException e)
             {
