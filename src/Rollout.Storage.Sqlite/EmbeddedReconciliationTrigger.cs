@@ -9,13 +9,14 @@ namespace Rollout.Storage.Sqlite;
 /// </summary>
 /// <param name="rollout">The embedded rollout.</param>
 /// <param name="options">Reconciliation settings; the spec's quick settings when null.</param>
-public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, ReconcileOptions? options = null) : IReconciliationTrigger
+/// <param name="progress">Called after each segment of a run with the run so far (for a progress display).</param>
+public sealed class EmbeddedReconciliationTrigger(EmbeddedRollout rollout, ReconcileOptions? options = null, Action<ReconcileRun>? progress = null) : IReconciliationTrigger
 {
     /// <inheritdoc />
     public Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(rollout);
-        return new ReconcilerTrigger(rollout.Spec.Feature, () => rollout.Reconciler(), options ?? rollout.ReconcileOptions(ReconcileDepth.Quick), rollout.Target)
+        return new ReconcilerTrigger(rollout.Spec.Feature, () => rollout.Reconciler(), options ?? rollout.ReconcileOptions(ReconcileDepth.Quick), rollout.Target, progress: progress)
             .TriggerAsync(feature, reason, cancellationToken);
     }
 }

@@ -118,8 +118,9 @@ public sealed class EmbeddedRollout : IAsyncDisposable
 
     /// <summary>The application-facing gate of this feature.</summary>
     /// <param name="options">Gate options; from the spec when null.</param>
-    public RolloutGate Gate(GateOptions? options = null) =>
-        new(Spec, Translator, Rollouts, Rollouts, Source, Target, Target, DualWriteProcessor.FeedNameFor(Spec.Feature), Telemetry, Time, options ?? GateOptions.From(Spec), Metrics);
+    /// <param name="gateStore">The new path's unit of work; <see cref="Rollouts"/> when null (a decorator of it otherwise).</param>
+    public RolloutGate Gate(GateOptions? options = null, IGateStore? gateStore = null) =>
+        new(Spec, Translator, Rollouts, gateStore ?? Rollouts, Source, Target, Target, DualWriteProcessor.FeedNameFor(Spec.Feature), Telemetry, Time, options ?? GateOptions.From(Spec), Metrics);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -15,7 +15,10 @@ public sealed class WorkloadFaults
     /// <summary>Share of new-path writes that fail (0–1).</summary>
     public double ErrorRate { get => Volatile.Read(ref _errorRate); set => Volatile.Write(ref _errorRate, value); }
 
-    /// <summary>Latency added to every new-path write.</summary>
+    /// <summary>
+    /// Latency added to every new-path write. It is spent before the write's transaction opens (see
+    /// <see cref="SyntheticWorkload"/>), so the gate measures it and its timeout applies, but no lock is held meanwhile.
+    /// </summary>
     public TimeSpan AddedLatency { get => TimeSpan.FromTicks(Interlocked.Read(ref _latencyTicks)); set => Interlocked.Exchange(ref _latencyTicks, value.Ticks); }
 
 }
@@ -51,7 +54,14 @@ public sealed class WorkloadCounters
 /// with injectable new-path faults. Writes change a mapped column to a new realistic value, so every write is a
 /// real change that the feed carries to the target.
 /// </summary>
-public sealed class SyntheticWorkload
+/// <remarks>
+/// The workload builds the gate it drives, so that injected latency wraps the new path's unit of work: the delay
+/// comes before the transaction takes the source's write lock. A slow new path in production (a slow dependency,
+/// heavier code) holds, on Azure SQL, at most the row locks of what it wrote; SQLite has one writer per file, so a
+/// delay inside the transaction would stop every other write, the rollout's own state change (its rollback)
+/// included, which is not what the fault models.
+/// </remarks>
+public sealed class SyntheticWorkload : IDisposable
 {
     private readonly EmbeddedRollout _rollout;
     private readonly RolloutGate _gate;
@@ -61,17 +71,18 @@ public sealed class SyntheticWorkload
 
     /// <summary>Creates a workload.</summary>
     /// <param name="rollout">The embedded rollout.</param>
-    /// <param name="gate">The gate requests go through.</param>
+    /// <param name="gateOptions">Options of the gate requests go through.</param>
     /// <param name="requestsPerSecond">Offered load.</param>
     /// <param name="writeShare">Share of writes (0–1).</param>
     /// <param name="seed">Random seed.</param>
-    public SyntheticWorkload(EmbeddedRollout rollout, RolloutGate gate, int requestsPerSecond, double writeShare = 0.3, int seed = 1)
+    public SyntheticWorkload(EmbeddedRollout rollout, GateOptions gateOptions, int requestsPerSecond, double writeShare = 0.3, int seed = 1)
     {
+        ArgumentNullException.ThrowIfNull(rollout);
         ArgumentOutOfRangeException.ThrowIfLessThan(requestsPerSecond, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(writeShare, 0);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(writeShare, 1);
         _rollout = rollout;
-        _gate = gate;
+        _gate = rollout.Gate(gateOptions, new SlowNewPathGateStore(rollout.Rollouts, Faults, rollout.Time));
         _requestsPerSecond = requestsPerSecond;
         _writeShare = writeShare;
         _seed = seed;
@@ -82,6 +93,9 @@ public sealed class SyntheticWorkload
 
     /// <summary>What it has done so far.</summary>
     public WorkloadCounters Counters { get; } = new();
+
+    /// <inheritdoc />
+    public void Dispose() => _gate.Dispose();
 
     /// <summary>Runs until cancelled.</summary>
     /// <param name="cancellationToken">Stops the workload.</param>
@@ -147,12 +161,8 @@ public sealed class SyntheticWorkload
                         subject,
                         async (unit, ct) =>
                         {
+                            // Injected latency was spent before this transaction opened (SlowNewPathGateStore).
                             var faults = Faults;
-                            if (faults.AddedLatency > TimeSpan.Zero)
-                            {
-                                await Task.Delay(faults.AddedLatency, ct);
-                            }
-
                             if (faults.ErrorRate > 0 && random.NextDouble() < faults.ErrorRate)
                             {
                                 throw new InjectedFaultException("injected new-path failure (--inject error-rate)");
@@ -249,6 +259,27 @@ public sealed class SyntheticWorkload
 
         return rows;
     }
+}
+
+/// <summary>
+/// The new path's unit of work, opened after the injected latency (<see cref="WorkloadFaults.AddedLatency"/>) has
+/// passed: the gate's clock and timeout cover the delay, the source's write lock does not.
+/// </summary>
+internal sealed class SlowNewPathGateStore(IGateStore inner, WorkloadFaults faults, TimeProvider time) : IGateStore
+{
+    public async Task<IGateUnitOfWork> BeginAsync(CancellationToken cancellationToken)
+    {
+        var latency = faults.AddedLatency;
+        if (latency > TimeSpan.Zero)
+        {
+            await Task.Delay(latency, time, cancellationToken);
+        }
+
+        return await inner.BeginAsync(cancellationToken);
+    }
+
+    public Task<long?> GetLastWriteVersionAsync(string feature, string subjectId, CancellationToken cancellationToken) =>
+        inner.GetLastWriteVersionAsync(feature, subjectId, cancellationToken);
 }
 
 /// <summary>A failure injected on purpose into the new path.</summary>

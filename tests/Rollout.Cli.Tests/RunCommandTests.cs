@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
 using Rollout.Cli.Run;
 using Rollout.Core.Reconciliation;
 using Rollout.Core.Spec;
@@ -9,7 +11,7 @@ namespace Rollout.Cli.Tests;
 /// End to end: `rollout run` on real SQLite files in a temp folder, the real Durable Task SDK worker, the real
 /// feed, reconciliation and gate. Asserts on the stores, the audit trail, the journal and the exit code.
 /// </summary>
-public sealed class RunCommandTests : IDisposable
+public sealed partial class RunCommandTests : IDisposable
 {
     internal const string Spec = """
         {
@@ -45,6 +47,12 @@ public sealed class RunCommandTests : IDisposable
         Assert.True(code == 0, $"exit {code}\n{output}\n{error}");
         Assert.Contains("completed after", output, StringComparison.Ordinal);
         Assert.Contains($"report: {Path.Combine(_run.Data, "report.html")}", output, StringComparison.Ordinal);
+
+        // Plain output (not a terminal) carries the live display's figures too: a line at each phase, every few seconds between.
+        var figures = FiguresLine().Matches(output).Select(m => m.Groups["phase"].Value).ToArray();
+        Assert.True(new[] { "shadow", "canary", "full" }.All(figures.Contains), $"figures lines for phases {string.Join(", ", figures)}\n{output}");
+        Assert.Contains("final reconciliation: 100.0% 2,000/2,000 keys, 0 drifted, 0 repaired", output, StringComparison.Ordinal);
+        Assert.Contains("deep check: 100.0% 2,000/2,000 keys, 0 drifted", output, StringComparison.Ordinal);
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         Assert.Equal("completed", record.Outcome);
         Assert.Equal(["shadow", "canary", "full"], record.Journal.Where(j => j.Kind == "phase").Select(j => j.Phase).ToArray());
@@ -59,13 +67,27 @@ public sealed class RunCommandTests : IDisposable
     }
 
     [Fact]
-    public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree()
+    public async Task A_run_with_an_injected_breach_rolls_back_with_exit_2_and_the_stores_still_agree_and_json_output_is_one_document()
     {
         var (code, output, error) = await CliRunner.RunAsync("run", _run.Spec, "--data", _run.Data, "--rows", "2000", "--speed", "60", "--rps", "300",
             "--approve", "auto", "--inject", "error-rate=0.6@phase:canary", "--json");
 
         Assert.True(code == 2, $"exit {code}\n{output}\n{error}");
-        Assert.Contains("\"outcome\": \"rolledBack\"", output, StringComparison.Ordinal);
+        // With --json, stdout is one JSON document and nothing else; progress and history go to stderr.
+        using (var outcome = JsonDocument.Parse(output))
+        {
+            Assert.Equal("rolledBack", outcome.RootElement.GetProperty("outcome").GetString());
+            Assert.Equal(Path.Combine(_run.Data, "report.html"), outcome.RootElement.GetProperty("report").GetString());
+            Assert.True(outcome.RootElement.GetProperty("storesAgree").GetBoolean());
+        }
+
+        Assert.Contains("seed: 100.0% ", error, StringComparison.Ordinal);
+        Assert.Contains("backfill: 100.0% ", error, StringComparison.Ordinal);
+        Assert.Contains("rollback ", error, StringComparison.Ordinal);
+        // The reconciliations the run waits for show their progress (here as lines on stderr).
+        Assert.Contains("reconciliation after rollback: 100.0% 2,000/2,000 keys", error, StringComparison.Ordinal);
+        Assert.Contains("final reconciliation: 100.0% 2,000/2,000 keys", error, StringComparison.Ordinal);
+        Assert.Contains("deep check: 100.0% 2,000/2,000 keys, 0 drifted", error, StringComparison.Ordinal);
         var record = (await RunRecord.LoadAsync(_run.Data, default))!;
         var reason = Assert.Single(record.Reasons);
         Assert.Contains("phase 'canary' at 20%: maxErrorRateIncrease broken", reason, StringComparison.Ordinal);
@@ -78,6 +100,29 @@ public sealed class RunCommandTests : IDisposable
         Assert.Equal((0, ReadMode.Legacy), (state.Exposure.Buckets, state.Reads));
         var (drifted, compared, _) = await CheckStoresAsync();
         Assert.Equal((0L, 2000L), (drifted, compared));
+
+        // `rollout report --json`: the run's record as one JSON document (its long journal lines unwrapped).
+        var report = await CliRunner.RunAsync("report", "e2e-orders", "--data", _run.Data, "--json");
+        Assert.True(report.ExitCode == 0, report.Error);
+        using var json = JsonDocument.Parse(report.Output);
+        var root = json.RootElement;
+        Assert.Equal(("e2e-orders", "rolledBack", 2000L), (root.GetProperty("feature").GetString(), root.GetProperty("outcome").GetString(), root.GetProperty("sourceRows").GetInt64()));
+        Assert.Contains("maxErrorRateIncrease broken", root.GetProperty("reasons")[0].GetString(), StringComparison.Ordinal);
+        Assert.Contains(root.GetProperty("journal").EnumerateArray(), j => j.GetProperty("kind").GetString() == "rollback" && j.GetProperty("exposurePercent").GetDecimal() == 0);
+        Assert.Contains(root.GetProperty("timeline").EnumerateArray(), t => t.GetProperty("phase").GetString() == "canary" && t.GetProperty("newRps").GetDouble() > 0);
+        Assert.Contains(root.GetProperty("reconciliations").EnumerateArray(), r => r.GetProperty("depth").GetString() == "deep" && r.GetProperty("compared").GetInt64() == 2000);
+        Assert.Equal((record.Writes, record.FellBack, true), (root.GetProperty("writes").GetInt64(), root.GetProperty("fellBack").GetInt64(), root.GetProperty("storesAgree").GetBoolean()));
+    }
+
+    [Theory]
+    [InlineData(600, 2)] // the README's demo: 2 h 40 min of bakes in 16 s
+    [InlineData(20, 24)]
+    [InlineData(1, 60)] // a real-time rehearsal: a line a minute
+    public void Plain_output_prints_the_figures_about_20_times_over_the_plan_2_s_to_a_minute_apart(double speed, double seconds)
+    {
+        var spec = RolloutSpecLoader.Load(File.ReadAllText(CliRunner.Sample("orders.rollout.json"))).Spec!;
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), RunSession.FiguresInterval(spec, speed));
     }
 
     [Theory]
@@ -130,7 +175,18 @@ public sealed class RunCommandTests : IDisposable
         });
         Assert.Contains("phase canary (2 of 3), exposure 20%, reads live", waiting, StringComparison.Ordinal);
         var json = await CliRunner.RunAsync("status", "e2e-orders", "--data", _run.Data, "--json");
-        Assert.Contains("\"status\": \"awaitingApproval\"", json.Output, StringComparison.Ordinal);
+        using (var status = JsonDocument.Parse(json.Output))
+        {
+            Assert.Equal("awaitingApproval", status.RootElement.GetProperty("status").GetString());
+            Assert.Equal("canary", status.RootElement.GetProperty("phase").GetString());
+            Assert.Contains(status.RootElement.GetProperty("history").EnumerateArray(), h => h.GetProperty("kind").GetString() == "verdict");
+        }
+
+        // No answer within --timeout: not confirmed, exit 1 (2 would read as "rolled back"), and what to do.
+        var unconfirmed = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim", "--timeout", "0.001");
+        Assert.True(unconfirmed.ExitCode == 1, unconfirmed.Output + unconfirmed.Error);
+        Assert.Contains("did not answer 'resume' within", unconfirmed.Error, StringComparison.Ordinal);
+        Assert.Contains("check `rollout status e2e-orders`", unconfirmed.Error, StringComparison.Ordinal);
 
         var reject = await CliRunner.RunAsync("resume", "e2e-orders", "--data", _run.Data, "--by", "kim");
         Assert.Equal(1, reject.ExitCode);
@@ -145,6 +201,9 @@ public sealed class RunCommandTests : IDisposable
         Assert.Contains(record.Journal, j => j.Kind == "approval" && j.Detail.StartsWith("approved by kim (looks good)", StringComparison.Ordinal));
         Assert.False(File.Exists(Path.Combine(_run.Data, ControlFile.FileName)));
     }
+
+    [GeneratedRegex(@"^\d\d:\d\d:\d\d\.\d figures  (?<phase>\w+) +[0-9.]+% reads \w+ \| legacy \d+ req/s, err [0-9.]+ ?%, p95 [^|]+ \| new \d+ req/s, err [0-9.]+ ?%, p95 [^|]+ \| feed lag [0-9,]+ \| drift [0-9.]+ ?% \(reconciliations \d+, last [0-9,]+/[0-9,]+\) \| next: .+$", RegexOptions.Multiline)]
+    private static partial Regex FiguresLine();
 
     private static async Task<string> PollAsync(Func<Task<string?>> probe)
     {

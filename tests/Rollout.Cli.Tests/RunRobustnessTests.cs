@@ -57,7 +57,7 @@ public sealed class RunRobustnessTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("another 'rollout run'", error, StringComparison.Ordinal);
         await stop.CancelAsync();
-        Assert.Equal(2, (await first).ExitCode); // interrupted: rolled back
+        var firstResult = await first; Assert.True(firstResult.ExitCode == 2, firstResult.Output + firstResult.Error); // interrupted: rolled back
     }
 
     [Fact]
@@ -73,6 +73,25 @@ public sealed class RunRobustnessTests : IDisposable
         Assert.Contains("is unreadable", corrupt.Error, StringComparison.Ordinal);
         Assert.Equal(1, reused.ExitCode); // pid 1 is alive, but it is not the run that wrote the file
         Assert.Contains("is no longer running", reused.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_live_run_whose_control_endpoint_does_not_answer_is_reported_with_exit_1()
+    {
+        // This test process stands for the run: alive, started before the file was written, but nothing listens there.
+        Directory.CreateDirectory(_run.Data);
+        await new ControlFile(Environment.ProcessId, "http://127.0.0.1:1", "e2e-orders", DateTimeOffset.UtcNow).WriteAsync(_run.Data, default);
+
+        var status = await CliRunner.RunAsync("status", "--data", _run.Data);
+        var pause = await CliRunner.RunAsync("pause", "--data", _run.Data, "--timeout", "5");
+
+        foreach (var (code, output, error) in new[] { status, pause })
+        {
+            Assert.True(code == 1, output + error);
+            Assert.Contains($"did not answer at http://127.0.0.1:1 (Unavailable)", error, StringComparison.Ordinal);
+            Assert.Contains("check 'rollout status e2e-orders'", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", output + error, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -52,6 +52,27 @@ public sealed class ValidateCommandTests
     }
 
     [Fact]
+    public async Task Json_output_is_one_document_even_when_a_value_is_wider_than_the_console()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rollout-validate-" + new string('x', 120), Guid.NewGuid().ToString("N") + new string('y', 120));
+        Directory.CreateDirectory(folder);
+        var spec = Path.Combine(folder, "orders.rollout.json");
+        File.Copy(CliRunner.Sample("orders.rollout.json"), spec);
+        try
+        {
+            var (code, output, _) = await CliRunner.RunAsync("validate", spec, "--json");
+
+            Assert.Equal(0, code);
+            using var document = JsonDocument.Parse(output);
+            Assert.Equal(spec, document.RootElement.GetProperty("file").GetString());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Malformed_json_gives_line_and_column_and_no_stack_trace()
     {
         var spec = CliRunner.TempSpec("{\n  \"feature\": \"x\"\n  \"source\": {}\n}");

@@ -111,6 +111,11 @@ internal static class BenchCommand
             }
 
             var folder = parse.GetValue(keep)?.FullName ?? Path.Combine(Path.GetTempPath(), $"rollout-bench-reconcile-{Environment.ProcessId}");
+            if (!OutputFolder.TryCreate(folder, "the benchmark's folder", "--data", parse.InvocationConfiguration.Error))
+            {
+                return ExitCodes.UsageOrIo;
+            }
+
             try
             {
                 var results = await ReconcileBench.RunAsync(new ReconcileBenchOptions(count, levels, folder), line => console.WriteLine(line), ct);
@@ -166,6 +171,11 @@ internal static class BenchCommand
             if (options.Changes < 1 || options.BaselineChanges < 1 || options.BaselineChanges > options.Changes || options.BatchSize < 1 || options.OfferedRate < 100)
             {
                 parse.InvocationConfiguration.Error.WriteLine("error: need --changes >= 1, 1 <= --baseline-changes <= --changes, --batch >= 1 and --rate >= 100");
+                return ExitCodes.UsageOrIo;
+            }
+
+            if (!OutputFolder.TryCreate(options.Folder, "the benchmark's folder", "--data", parse.InvocationConfiguration.Error))
+            {
                 return ExitCodes.UsageOrIo;
             }
 

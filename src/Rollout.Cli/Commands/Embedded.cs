@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Rollout.Core.Spec;
 using Rollout.Storage.Sqlite;
 using Spectre.Console;
@@ -25,7 +26,9 @@ internal static class Embedded
         }
 
         var folder = data?.FullName ?? Path.Combine(".rollout", spec.Feature);
-        return (EmbeddedRollout.Open(folder, spec, TimeProvider.System), ExitCodes.Ok);
+        return OutputFolder.TryCreate(folder, "the data folder", "--data", error)
+            ? (EmbeddedRollout.Open(folder, spec, TimeProvider.System), ExitCodes.Ok)
+            : (null, ExitCodes.Invalid);
     }
 
     /// <summary>Runs work that needs the stores, turning store set-up errors into a message and exit code 1.</summary>
@@ -74,14 +77,25 @@ internal static class Embedded
                 });
         }
 
-        var lastPrinted = -10.0;
-        return await work((percent, text) =>
+        return await PlainProgressAsync(line => console.WriteLine(line), title, work);
+    }
+
+    /// <summary>Shows progress as a line per tenth of the work (and one at the end) on the given writer.</summary>
+    public static Task<T> PlainProgressAsync<T>(Action<string> writeLine, string title, Func<Action<double, string>, Task<T>> work) =>
+        work(new PlainProgress(writeLine, title).Report);
+}
+
+/// <summary>Progress as lines: one per tenth of the work, and one when it is done.</summary>
+internal sealed class PlainProgress(Action<string> writeLine, string title)
+{
+    private double _lastPrinted = -10;
+
+    public void Report(double percent, string text)
+    {
+        if (percent - _lastPrinted >= 10 || percent >= 100 && _lastPrinted < 100)
         {
-            if (percent - lastPrinted >= 10 || percent >= 100 && lastPrinted < 100)
-            {
-                lastPrinted = percent;
-                console.WriteLine($"{title}: {percent,5:0.0}% {text}");
-            }
-        });
+            _lastPrinted = percent;
+            writeLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {percent,5:0.0}% {text}"));
+        }
     }
 }

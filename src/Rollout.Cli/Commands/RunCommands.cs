@@ -144,7 +144,7 @@ internal static class RunCommands
 
                 if (parse.GetValue(json))
                 {
-                    console.WriteLine(System.Text.Json.JsonSerializer.Serialize(view, RunRecord.Json));
+                    JsonOutput.Write(console, System.Text.Json.JsonSerializer.Serialize(view, RunRecord.Json));
                     return ExitCodes.Ok;
                 }
 
@@ -167,14 +167,16 @@ internal static class RunCommands
 
     public static Command Report(IAnsiConsole console)
     {
-        var (target, data) = Target();
-        var output = new Option<FileInfo?>("--out") { Description = "Where to write the HTML report. Default: report.html in the data folder." };
+        var (target, data) = Target("the run under .rollout/ that ended last");
+        var output = new Option<FileInfo?>("--out") { Description = "Where to write the HTML report (its folder is created if missing). Default: report.html in the data folder." };
         var json = new Option<bool>("--json") { Description = "Print the run record as JSON instead." };
-        var command = new Command("report", "The report of the last 'rollout run' of a feature: a self-contained HTML file (charts, verdicts, reconciliation), or JSON.") { target, data, output, json };
+        var command = new Command("report", "The report of the last 'rollout run' of a feature (without one: of the run under .rollout/ that ended last): a self-contained HTML file (charts, verdicts, reconciliation), or JSON.") { target, data, output, json };
         command.SetAction(async (parse, ct) =>
         {
             var error = parse.InvocationConfiguration.Error;
-            var folder = ResolveFolder(parse.GetValue(target), parse.GetValue(data), error);
+            var folder = parse.GetValue(target) is null && parse.GetValue(data) is null
+                ? LastRunFolder(error)
+                : ResolveFolder(parse.GetValue(target), parse.GetValue(data), error);
             if (folder is null)
             {
                 return ExitCodes.Invalid;
@@ -189,12 +191,16 @@ internal static class RunCommands
 
             if (parse.GetValue(json))
             {
-                console.WriteLine(System.Text.Json.JsonSerializer.Serialize(record, RunRecord.Json));
+                JsonOutput.Write(console, System.Text.Json.JsonSerializer.Serialize(record, RunRecord.Json));
                 return ExitCodes.Ok;
             }
 
             var path = parse.GetValue(output)?.FullName ?? Path.Combine(folder, "report.html");
-            await File.WriteAllTextAsync(path, ReportWriter.Html(record), ct);
+            if (!await OutputFolder.TryWriteAsync(path, ReportWriter.Html(record), "the report", "--out", error, ct))
+            {
+                return ExitCodes.Invalid;
+            }
+
             console.WriteLine($"report: {Path.GetFullPath(path)}");
             return ExitCodes.Ok;
         });
@@ -206,7 +212,8 @@ internal static class RunCommands
         var (target, data) = Target();
         var by = new Option<string>("--by") { Description = "Who (kept in the history).", DefaultValueFactory = _ => Environment.UserName };
         var comment = new Option<string?>("--comment") { Description = "Why (kept in the history)." };
-        var command = new Command(name, description) { target, data, by, comment };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the rollout's answer. Past it the command exits 1 unconfirmed (it was delivered: check 'rollout status').", DefaultValueFactory = _ => 30 };
+        var command = new Command(name, description) { target, data, by, comment, timeout };
         Option<long?>? snapshot = null;
         if (name == RolloutEvents.Approve)
         {
@@ -216,6 +223,12 @@ internal static class RunCommands
 
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(timeout) is var seconds && !(seconds > 0 && seconds <= 3600))
+            {
+                parse.InvocationConfiguration.Error.WriteLine("error: --timeout must be a number of seconds above 0 and at most 3600, for example --timeout 30");
+                return ExitCodes.Invalid;
+            }
+
             return await WithControlAsync(parse.GetValue(target), parse.GetValue(data), parse.InvocationConfiguration.Error, async (control, feature) =>
             {
                 long? seen = null;
@@ -234,7 +247,7 @@ internal static class RunCommands
                     }
                 }
 
-                var answer = await control.SendAsync(feature, name, parse.GetValue(by)!, parse.GetValue(comment), seen, TimeSpan.FromSeconds(30), ct);
+                var answer = await control.SendAsync(feature, name, parse.GetValue(by)!, parse.GetValue(comment), seen, TimeSpan.FromSeconds(seconds), ct);
                 if (answer.Accepted)
                 {
                     console.MarkupLine($"[green]{Markup.Escape(name)}[/]: {Markup.Escape(answer.Message)}");
@@ -248,8 +261,8 @@ internal static class RunCommands
         return command;
     }
 
-    private static (Argument<string?> Target, Option<DirectoryInfo?> Data) Target() =>
-        (new Argument<string?>("feature") { Description = "The feature key (or its spec file). Default: the one rollout running under .rollout/.", Arity = ArgumentArity.ZeroOrOne }, Embedded.DataOption());
+    private static (Argument<string?> Target, Option<DirectoryInfo?> Data) Target(string defaultFeature = "the one rollout running under .rollout/") =>
+        (new Argument<string?>("feature") { Description = $"The feature key (or its spec file). Default: {defaultFeature}.", Arity = ArgumentArity.ZeroOrOne }, Embedded.DataOption());
 
     private static async Task<int> WithControlAsync(string? target, DirectoryInfo? data, TextWriter error, Func<RolloutControl, string, Task<int>> work)
     {
@@ -275,8 +288,14 @@ internal static class RunCommands
             }
             catch (TimeoutException e)
             {
-                error.WriteLine($"error: {e.Message}");
-                return ExitCodes.UsageOrIo;
+                // Not confirmed is not accepted: exit 1, like a refusal (2 means "rolled back" for 'rollout run').
+                error.WriteLine($"error: {e.Message} (not confirmed)");
+                return ExitCodes.Invalid;
+            }
+            catch (Grpc.Core.RpcException e)
+            {
+                error.WriteLine($"error: the rollout run (process {control.ProcessId}) did not answer at {control.Address} ({e.StatusCode}): it may be ending; check 'rollout status {control.Feature}', or 'rollout report {control.Feature}' once it has ended");
+                return ExitCodes.Invalid;
             }
         }
     }
@@ -312,6 +331,21 @@ internal static class RunCommands
             ? "error: no rollout is running under .rollout/; name the feature (or --data DIR)"
             : $"error: several rollouts are running ({string.Join(", ", live.Select(Path.GetFileName))}); name the feature");
         return null;
+    }
+
+    /// <summary>The data folder under .rollout whose run ended last (its run.json is the newest); the report of "the last run".</summary>
+    private static string? LastRunFolder(TextWriter error)
+    {
+        var finished = Directory.Exists(".rollout")
+            ? Directory.GetDirectories(".rollout").Select(d => new FileInfo(Path.Combine(d, RunRecord.FileName))).Where(f => f.Exists).ToArray()
+            : [];
+        if (finished.Length == 0)
+        {
+            error.WriteLine($"error: no finished run is recorded under {Path.GetFullPath(".rollout")} (no {RunRecord.FileName}); run 'rollout run <spec>' first, or name the feature (or --data DIR)");
+            return null;
+        }
+
+        return finished.MaxBy(f => f.LastWriteTimeUtc)!.DirectoryName;
     }
 
     private static void PrintStatus(IAnsiConsole console, RolloutStatusView view)

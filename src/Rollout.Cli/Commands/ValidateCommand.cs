@@ -31,7 +31,7 @@ internal static class ValidateCommand
         {
             var options = new JsonSerializerOptions(CliJsonContext.Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             var report = new ValidationReport(file.ToString(), result.IsValid, [.. result.Problems]);
-            console.WriteLine(JsonSerializer.Serialize(report, new CliJsonContext(options).ValidationReport));
+            JsonOutput.Write(console, JsonSerializer.Serialize(report, new CliJsonContext(options).ValidationReport));
             return result.IsValid ? ExitCodes.Ok : ExitCodes.Invalid;
         }
 

@@ -41,10 +41,13 @@ internal sealed class RunSession : IDisposable
     private readonly SemaphoreSlim _reconcileLock = new(1, 1);
     private readonly HashSet<string> _driftInjected = [];
     private readonly List<string> _notes = [];
+    private readonly Lock _plainLock = new();
     private long _lastReconcileDrifted;
     private long _lastReconcileCompared;
     private int _reconcileRuns;
     private long _feedLag;
+    private long _sourceRows;
+    private volatile ReconcileProgress? _rollbackReconcile;
     private long _answeredSnapshot = -1;
     private string? _approvalHintPhase;
     private volatile string? _backgroundFailure;
@@ -81,7 +84,11 @@ internal sealed class RunSession : IDisposable
         ThreadPool.GetMinThreads(out var workers, out var io);
         ThreadPool.SetMinThreads(Math.Max(workers, 64), Math.Max(io, 64));
         var folder = _settings.Folder;
-        Directory.CreateDirectory(folder);
+        if (!Commands.OutputFolder.TryCreate(folder, "the data folder", "--data", _error))
+        {
+            return RunExitCodes.UsageOrInput;
+        }
+
         FileStream folderLock;
         try
         {
@@ -112,7 +119,12 @@ internal sealed class RunSession : IDisposable
             // Ctrl+C belongs to the run (it rolls back first), not to the host, which would stop the worker under it.
             builder.Services.AddSingleton<IHostLifetime, RunHostLifetime>();
             builder.Services.AddSingleton(rollout);
-            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick)), _reconcileLock));
+            // The rollback's reconciliation (the only one the orchestration triggers) shows its progress.
+            builder.Services.AddSingleton<IReconciliationTrigger>(new LockedReconciliationTrigger(
+                new EmbeddedReconciliationTrigger(rollout, ReconcileOptions(rollout, ReconcileDepth.Quick), run => _rollbackReconcile?.Report(run)),
+                _reconcileLock,
+                started: () => _rollbackReconcile = new ReconcileProgress("reconciliation after rollback", _sourceRows, Interactive && !_settings.Json ? null : PlainLine),
+                ended: run => _rollbackReconcile?.Finish(run)));
             builder.Services.AddRolloutSqlite(Spec, o => o.DataDirectory = folder);
             builder.Services.AddRolloutOrchestration(o =>
             {
@@ -160,7 +172,7 @@ internal sealed class RunSession : IDisposable
         var count = await rollout.Source.CountAsync(cancellationToken);
         if (_settings.Rows is { } rows && count == 0)
         {
-            await Commands.Embedded.WithProgressAsync(_console, "seed", async report =>
+            await WithProgressAsync("seed", async report =>
             {
                 await SourceSeeder.SeedAsync(rollout, rows, seed: 42, done => report(100.0 * done / rows, $"{done:N0}/{rows:N0} rows"), cancellationToken);
                 return 0;
@@ -178,7 +190,9 @@ internal sealed class RunSession : IDisposable
             return RunExitCodes.UsageOrInput;
         }
 
-        await Commands.Embedded.WithProgressAsync(_console, "backfill", report =>
+        _sourceRows = count; // the workload updates rows and adds none: the size of every reconciliation
+
+        await WithProgressAsync("backfill", report =>
             rollout.Backfill().RunAsync(5000, r => report(r.Total == 0 ? 100 : 100.0 * r.Copied / r.Total, $"{r.Copied:N0}/{r.Total:N0} rows"), cancellationToken));
         return RunExitCodes.Completed;
     }
@@ -194,14 +208,15 @@ internal sealed class RunSession : IDisposable
         }
 
         var endpoint = host.Services.GetRequiredService<RolloutSidecarEndpoint>();
-        await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, cancellationToken);
+        // From here to the monitor loop, Ctrl+C is not observed: a start it interrupted could leave a rollout running
+        // that nobody rolls back (it was an unhandled RpcException 'Cancelled'). The loop sees it first thing and rolls back.
+        await new ControlFile(Environment.ProcessId, endpoint.Address, Spec.Feature, started).WriteAsync(_settings.Folder, CancellationToken.None);
         var control = host.Services.GetRequiredService<RolloutControl>();
-        using var gate = rollout.Gate(GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)));
-        var workload = new SyntheticWorkload(rollout, gate, _settings.RequestsPerSecond, _settings.WriteShare);
+        using var workload = new SyntheticWorkload(rollout, GateOptions.From(Spec, cacheTtl: TimeSpan.FromMilliseconds(100)), _settings.RequestsPerSecond, _settings.WriteShare);
         Say($"rollout of {Spec.Feature}: {Spec.Phases.Count} phases, speed x{_settings.Speed:0.##}, {_settings.RequestsPerSecond} requests/s, approvals {_settings.Approve.ToString().ToLowerInvariant()}" +
             (_settings.Injections.Count > 0 ? ", injecting " + string.Join(", ", _settings.Injections) : string.Empty));
         Say($"other terminals: 'rollout status {Spec.Feature}', 'rollout approve|reject|pause|resume|rollback {Spec.Feature}'");
-        var existing = await control.GetStatusAsync(Spec.Feature, cancellationToken);
+        var existing = await control.GetStatusAsync(Spec.Feature, CancellationToken.None);
         if (_settings.Durable && existing is { RuntimeStatus: OrchestrationRuntimeStatus.Running or OrchestrationRuntimeStatus.Pending or OrchestrationRuntimeStatus.Suspended })
         {
             // The durable backend kept the rollout of a run that stopped (or died): carry on with it, from where it is.
@@ -211,7 +226,7 @@ internal sealed class RunSession : IDisposable
         {
             try
             {
-                await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), cancellationToken);
+                await control.StartAsync(RolloutInput.FromSpec(runSpec, _settings.Speed, minimumInterval: TimeSpan.FromMilliseconds(250), minimumLookback: TimeSpan.FromSeconds(2)), CancellationToken.None);
             }
             catch (RolloutAlreadyRunningException e)
             {
@@ -308,6 +323,9 @@ internal sealed class RunSession : IDisposable
         var interrupted = false;
         var lastSample = DateTimeOffset.MinValue;
         var printed = new HashSet<string>(StringComparer.Ordinal);
+        var figuresEvery = FiguresInterval(Spec, _settings.Speed);
+        var lastFigures = DateTimeOffset.MinValue;
+        var figuresState = string.Empty;
         RolloutSnapshot? snapshot = null;
         var deadline = DateTimeOffset.MaxValue;
 
@@ -365,15 +383,16 @@ internal sealed class RunSession : IDisposable
                             continue;
                         }
 
-                        var line = string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}");
-                        if (_settings.Json)
-                        {
-                            _error.WriteLine(line); // stdout carries only the JSON outcome
-                        }
-                        else
-                        {
-                            _console.WriteLine(line);
-                        }
+                        PlainLine(string.Create(CultureInfo.InvariantCulture, $"{h.At:HH:mm:ss.f} {h.Kind,-8} {h.Phase,-10} {h.Detail}"));
+                    }
+
+                    // The figures the live display shows, as one line: every few seconds, and at once when the phase changes.
+                    var state = string.Create(CultureInfo.InvariantCulture, $"{view.Phase}|{view.ExposurePercent}|{view.Reads}|{view.Status}");
+                    if (_timeline.Count > 0 && !ended && (state != figuresState || now - lastFigures >= figuresEvery))
+                    {
+                        figuresState = state;
+                        lastFigures = now;
+                        PlainLine(FiguresLine(view, _timeline[^1], now));
                     }
                 }
 
@@ -543,8 +562,8 @@ internal sealed class RunSession : IDisposable
         try
         {
             var reconciler = rollout.Reconciler();
-            var repair = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Quick), null, CancellationToken.None);
-            var verify = await reconciler.RunAsync(ReconcileOptions(rollout, ReconcileDepth.Deep) with { Mode = RepairMode.Report }, null, CancellationToken.None);
+            var repair = await ReconcileWithProgressAsync("final reconciliation", reconciler, ReconcileOptions(rollout, ReconcileDepth.Quick));
+            var verify = await ReconcileWithProgressAsync("deep check", reconciler, ReconcileOptions(rollout, ReconcileDepth.Deep) with { Mode = RepairMode.Report });
             var agree = verify.Counts.Drifted == 0;
             return (agree, string.Create(CultureInfo.InvariantCulture,
                 $"final reconciliation run {repair.Id}: {repair.Counts.Drifted} drifted, {repair.Counts.Repaired} repaired; deep check run {verify.Id}: {verify.Counts.Compared:N0} keys compared, {verify.Counts.Drifted} differ"));
@@ -554,6 +573,14 @@ internal sealed class RunSession : IDisposable
             _reconcileLock.Release();
         }
     }
+
+    private Task<ReconcileRun> ReconcileWithProgressAsync(string title, Reconciler reconciler, Core.Reconciliation.ReconcileOptions options) =>
+        WithProgressAsync(title, async report =>
+        {
+            var run = await reconciler.RunAsync(options, r => report(ReconcileProgress.Percent(r.Counts.Compared, _sourceRows), ReconcileProgress.Keys(r, _sourceRows)), CancellationToken.None);
+            report(100, ReconcileProgress.Keys(run, _sourceRows));
+            return run;
+        });
 
     private async Task Guard(string what, Task task)
     {
@@ -590,6 +617,11 @@ internal sealed class RunSession : IDisposable
             grid.AddRow("[bold]drift[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{point.DriftRate:P3} in the window; {_reconcileRuns} reconciliations (last: {_lastReconcileDrifted:N0} of {_lastReconcileCompared:N0} keys drifted)")));
         }
 
+        if (_rollbackReconcile is { } reconciling)
+        {
+            grid.AddRow(new Markup($"[bold]{Markup.Escape(reconciling.Title)}[/]"), reconciling.Bar());
+        }
+
         grid.AddRow("[bold]workload[/]", Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{workload.Counters.Reads:N0} reads, {workload.Counters.Writes:N0} writes, {workload.Counters.FellBack:N0} new-path writes fell back")));
         if (view.LastVerdict is { } verdict)
         {
@@ -605,7 +637,25 @@ internal sealed class RunSession : IDisposable
         return new Rows(new Panel(grid).Header($"rollout run (x{_settings.Speed:0.##})"), history);
     }
 
-    private string Next(RolloutStatusView view)
+    /// <summary>
+    /// How often plain output prints the figures: about 20 times over the plan's bakes at this speed, at least 2 s
+    /// and at most a minute apart (a one-minute demo gets a line every 2 s, a real-time rehearsal one a minute).
+    /// </summary>
+    internal static TimeSpan FiguresInterval(RolloutSpec spec, double speed)
+    {
+        var plan = TimeSpan.FromTicks((long)(spec.Phases.Sum(p => IsoDuration.Parse(p.Bake).Ticks) / speed));
+        return TimeSpan.FromTicks(Math.Clamp(plan.Ticks / 20, TimeSpan.FromSeconds(2).Ticks, TimeSpan.FromMinutes(1).Ticks));
+    }
+
+    /// <summary>The live display's figures as one compact line (plain output).</summary>
+    private string FiguresLine(RolloutStatusView view, TimelinePoint point, DateTimeOffset now) => string.Create(CultureInfo.InvariantCulture,
+        $"{now:HH:mm:ss.f} {"figures",-8} {view.Phase,-10} {view.ExposurePercent:0.###}% reads {view.Reads.ToString().ToLowerInvariant()}" +
+        $" | legacy {point.LegacyRps:0} req/s, err {point.LegacyErrorRate:P2}, p95 {Ms(point.LegacyP95Ms)}" +
+        $" | new {point.NewRps:0} req/s, err {point.NewErrorRate:P2}, p95 {Ms(point.NewP95Ms)}" +
+        $" | feed lag {point.FeedLag:N0} | drift {point.DriftRate:P3} (reconciliations {_reconcileRuns}, last {_lastReconcileDrifted:N0}/{_lastReconcileCompared:N0})" +
+        $" | next: {Next(view, interactive: false)}");
+
+    private string Next(RolloutStatusView view, bool interactive = true)
     {
         var now = DateTimeOffset.UtcNow;
         string In(DateTimeOffset? until) => until is { } u ? string.Create(CultureInfo.InvariantCulture, $"{u:HH:mm:ss.f} (in {Math.Max(0, (u - now).TotalSeconds):0.0} s)") : "-";
@@ -614,7 +664,9 @@ internal sealed class RunSession : IDisposable
             "bake" => $"end of bake{(view.Waiting.Extension > 0 ? $" (extension {view.Waiting.Extension})" : string.Empty)} at {In(view.Waiting.Until)}",
             "approval" => _settings.Approve == ApproveMode.Auto
                 ? $"approving (auto) — timeout at {In(view.Waiting.Until)}"
-                : $"approval until {In(view.Waiting.Until)}: press a to approve, r to reject, or 'rollout approve {view.Feature}' elsewhere",
+                : interactive
+                    ? $"approval until {In(view.Waiting.Until)}: press a to approve, r to reject, or 'rollout approve {view.Feature}' elsewhere"
+                    : $"approval until {In(view.Waiting.Until)}: 'rollout approve {view.Feature}' (or reject) in another terminal",
             "paused" => $"paused: 'rollout resume {view.Feature}' to go on",
             _ => view.Status,
         };
@@ -631,7 +683,7 @@ internal sealed class RunSession : IDisposable
 
         if (_settings.Json)
         {
-            _console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+            Commands.JsonOutput.Write(_console, System.Text.Json.JsonSerializer.Serialize(new
             {
                 feature = record.Feature,
                 outcome = record.Outcome,
@@ -659,6 +711,26 @@ internal sealed class RunSession : IDisposable
         _console.MarkupLine($"report: {Markup.Escape(Path.GetFullPath(reportPath))}");
     }
 
+    /// <summary>Progress of a step: a bar on a terminal, lines otherwise; with --json, lines on stderr (stdout carries only the outcome).</summary>
+    private Task<T> WithProgressAsync<T>(string title, Func<Action<double, string>, Task<T>> work) =>
+        _settings.Json
+            ? Commands.Embedded.PlainProgressAsync(_error.WriteLine, title, work)
+            : Commands.Embedded.WithProgressAsync(_console, title, work);
+
+    /// <summary>
+    /// A line of plain output (no terminal): on stdout as it is (a log line is not wrapped at the console's width),
+    /// or on stderr with --json (stdout carries only the JSON outcome).
+    /// </summary>
+    private void PlainLine(string line)
+    {
+        lock (_plainLock)
+        {
+            var writer = _settings.Json ? _error : _console.Profile.Out.Writer;
+            writer.WriteLine(line);
+            writer.Flush();
+        }
+    }
+
     private void Say(string line)
     {
         if (_settings.Json)
@@ -673,19 +745,68 @@ internal sealed class RunSession : IDisposable
 }
 
 /// <summary>Lets one reconciliation run at a time: the scheduled ones and the one a rollback triggers.</summary>
-internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, SemaphoreSlim gate) : IReconciliationTrigger
+internal sealed class LockedReconciliationTrigger(IReconciliationTrigger inner, SemaphoreSlim gate, Action? started = null, Action<ReconciliationOutcome>? ended = null) : IReconciliationTrigger
 {
     public async Task<ReconciliationOutcome> TriggerAsync(string feature, string reason, CancellationToken cancellationToken)
     {
         await gate.WaitAsync(cancellationToken);
         try
         {
-            return await inner.TriggerAsync(feature, reason, cancellationToken);
+            started?.Invoke();
+            var outcome = await inner.TriggerAsync(feature, reason, cancellationToken);
+            ended?.Invoke(outcome);
+            return outcome;
         }
         finally
         {
             gate.Release();
         }
+    }
+}
+
+/// <summary>
+/// Progress of a reconciliation the run waits for, fed from the reconciler's thread: a bar in the live display,
+/// lines (one per tenth, and one at the end) in plain output.
+/// </summary>
+internal sealed class ReconcileProgress(string title, long total, Action<string>? plain)
+{
+    private readonly Commands.PlainProgress? _lines = plain is null ? null : new Commands.PlainProgress(plain, title);
+    private long _compared;
+    private long _drifted;
+    private volatile bool _done;
+
+    public string Title => title;
+
+    public static double Percent(long compared, long total) => total <= 0 ? 0 : Math.Min(99.9, 100.0 * compared / total);
+
+    public static string Keys(ReconcileRun run, long total) =>
+        string.Create(CultureInfo.InvariantCulture, $"{run.Counts.Compared:N0}/{total:N0} keys, {run.Counts.Drifted:N0} drifted, {run.Counts.Repaired:N0} repaired");
+
+    public void Report(ReconcileRun run)
+    {
+        Interlocked.Exchange(ref _compared, run.Counts.Compared);
+        Interlocked.Exchange(ref _drifted, run.Counts.Drifted);
+        _lines?.Report(Percent(run.Counts.Compared, total), Keys(run, total));
+    }
+
+    public void Finish(ReconciliationOutcome outcome)
+    {
+        Interlocked.Exchange(ref _compared, outcome.Compared);
+        Interlocked.Exchange(ref _drifted, outcome.Drifted);
+        _done = true;
+        _lines?.Report(100, outcome.RunId is null
+            ? outcome.Summary // skipped: another reconciliation of the feature was running
+            : string.Create(CultureInfo.InvariantCulture, $"{outcome.Compared:N0}/{total:N0} keys, {outcome.Drifted:N0} drifted, {outcome.Repaired:N0} repaired"));
+    }
+
+    /// <summary>The bar of the live display.</summary>
+    public IRenderable Bar()
+    {
+        const int width = 30;
+        var percent = _done ? 100 : Percent(Interlocked.Read(ref _compared), total);
+        var filled = (int)Math.Round(width * percent / 100);
+        return new Markup(string.Create(CultureInfo.InvariantCulture,
+            $"[green]{new string('━', filled)}[/][grey]{new string('━', width - filled)}[/] {percent,5:0.0}% {Interlocked.Read(ref _compared):N0}/{total:N0} keys, {Interlocked.Read(ref _drifted):N0} drifted{(_done ? ", done" : string.Empty)}"));
     }
 }
 

@@ -15,7 +15,8 @@ namespace Rollout.Core.Reconciliation;
 /// <param name="options">Reconciliation settings.</param>
 /// <param name="leases">Leases, or null when the caller serializes runs itself.</param>
 /// <param name="instance">This instance's name, in the lease's owner.</param>
-public sealed class ReconcilerTrigger(string served, Func<Reconciler> reconciler, ReconcileOptions options, ILeaseStore? leases = null, string instance = "local") : IReconciliationTrigger
+/// <param name="progress">Called after each segment of a run with the run so far (for a progress display).</param>
+public sealed class ReconcilerTrigger(string served, Func<Reconciler> reconciler, ReconcileOptions options, ILeaseStore? leases = null, string instance = "local", Action<ReconcileRun>? progress = null) : IReconciliationTrigger
 {
     private static long _calls;
 
@@ -47,7 +48,7 @@ public sealed class ReconcilerTrigger(string served, Func<Reconciler> reconciler
         var renewing = leases is null ? Task.CompletedTask : RenewAsync(leases, lease, owner, done.Token);
         try
         {
-            var run = await reconciler().RunAsync(options, null, cancellationToken).ConfigureAwait(false);
+            var run = await reconciler().RunAsync(options, progress, cancellationToken).ConfigureAwait(false);
             var c = run.Counts;
             var summary = string.Create(CultureInfo.InvariantCulture,
                 $"reconciliation run {run.Id} ({run.Mode.ToString().ToLowerInvariant()}): {c.Compared} keys compared, {c.Drifted} drifted, {c.Repaired} repaired, {c.Flagged} flagged");
