@@ -127,8 +127,10 @@ public sealed class RolloutControl(DurableTaskClient client)
                 await Task.Delay(PollInterval, deadline.Token);
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && (e is OperationCanceledException || deadline.IsCancellationRequested))
         {
+            // Our deadline ended the wait, or a status read or resend in flight when it fired (a gRPC client reports
+            // that as its own cancelled call, not as OperationCanceledException): either way, not answered in time.
             throw new TimeoutException(string.Create(CultureInfo.InvariantCulture,
                 $"The rollout of '{feature}' did not answer '{command}' within {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0} s. It is delivered and will be answered when the rollout next runs; check `rollout status {feature}`."));
         }
