@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Rollout.Core;
 using Rollout.Core.DataPath;
 using Rollout.Core.Health;
@@ -55,6 +56,12 @@ public static class RolloutFunctionsServiceCollectionExtensions
         var spec = LoadSpec(specPath);
         if (!azure)
         {
+            // The embedded registration's processor, with the timer's retry limit.
+            services.TryAddSingleton(sp =>
+            {
+                var settings = sp.GetRequiredService<IOptions<RolloutSqliteOptions>>().Value;
+                return sp.GetRequiredService<EmbeddedRollout>().Processor(settings.InstanceId, settings.BatchSize, timers.ChangeFeedMaxAttempts);
+            });
             services.AddRolloutSqlite(spec, o => configuration.GetSection(RolloutSqliteOptions.Section).Bind(o));
             return services;
         }
@@ -80,7 +87,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
             throw new InvalidOperationException("The Azure stores need every one of these settings; missing: " + string.Join("; ", missing) + ".");
         }
 
-        AddAzureStores(services, spec, sqlServer, cosmos);
+        AddAzureStores(services, spec, sqlServer, cosmos, timers);
         return services;
     }
 
@@ -97,7 +104,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
             $"Rollout:SpecPath '{specPath}' is not a valid spec: {string.Join("; ", loaded.Problems.Select(p => $"{p.Path}: {p.Message}"))}");
     }
 
-    private static void AddAzureStores(IServiceCollection services, RolloutSpec spec, IConfiguration sqlServer, IConfiguration cosmos)
+    private static void AddAzureStores(IServiceCollection services, RolloutSpec spec, IConfiguration sqlServer, IConfiguration cosmos, RolloutTimerOptions timers)
     {
         services.TryAddSingleton(spec);
         services.TryAddSingleton(TimeProvider.System);
@@ -116,7 +123,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
             sp.GetRequiredService<ICheckpointStore>(),
             sp.GetRequiredService<IDeadLetterStore>(),
             sp.GetRequiredService<ILeaseStore>(),
-            new DualWriteOptions { InstanceId = instance },
+            new DualWriteOptions { InstanceId = instance, MaxAttempts = timers.ChangeFeedMaxAttempts },
             sp.GetRequiredService<TimeProvider>(),
             metrics: sp.GetRequiredService<RolloutMetrics>()));
         // A reconciler holds the state of its run: one per run, never shared by a timer and an activity.

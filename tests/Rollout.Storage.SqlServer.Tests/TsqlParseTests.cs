@@ -43,6 +43,8 @@ public sealed class TsqlParseTests
             { "state tables", SqlServerSchema.StateTables },
             { "get checkpoint", StateSql.GetCheckpoint("feed").Text },
             { "save checkpoint", StateSql.SaveCheckpoint("feed", 1, Now).Text },
+            { "get failures", StateSql.GetFailures("feed").Text },
+            { "record failure", StateSql.RecordFailure("feed", 1, "boom", Now).Text },
             { "get backfill", StateSql.GetBackfill("feed").Text },
             { "save backfill", StateSql.SaveBackfill("feed", new BackfillProgress(1, key, 2, false)).Text },
             { "acquire lease", StateSql.AcquireLease("feed", "a", TimeSpan.FromSeconds(30)).Text },

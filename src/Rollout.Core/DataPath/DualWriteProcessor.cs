@@ -29,6 +29,43 @@ public sealed record DualWriteOptions
 
     /// <summary>The owner id of this instance (unique per process).</summary>
     public required string InstanceId { get; init; }
+
+    /// <summary>
+    /// Failed attempts to apply a batch at one checkpoint before its changes are applied one at a time and the ones
+    /// the target still refuses are dead-lettered (so one poison change cannot block the feed). Counted durably in the
+    /// checkpoint store, across restarts and instances.
+    /// </summary>
+    public int MaxAttempts { get; init; } = DefaultMaxAttempts;
+
+    /// <summary>Default of <see cref="MaxAttempts"/>, as the Azure SQL trigger binding's.</summary>
+    public const int DefaultMaxAttempts = 5;
+}
+
+/// <summary>
+/// Every change of a batch failed when applied on its own: taken as a failure of the target (an outage, a lost
+/// permission) rather than of the changes, so nothing was dead-lettered; the next run takes the oldest change alone.
+/// </summary>
+public sealed class TargetUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public TargetUnavailableException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    public TargetUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    /// <param name="innerException">The first change's failure.</param>
+    public TargetUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
 }
 
 /// <summary>What one batch did.</summary>
@@ -36,7 +73,7 @@ public sealed record DualWriteOptions
 /// <param name="Read">Changes read.</param>
 /// <param name="Applied">Writes that changed the target.</param>
 /// <param name="Stale">Writes skipped by the version guard.</param>
-/// <param name="DeadLettered">Changes that could not be translated.</param>
+/// <param name="DeadLettered">Changes that could not be translated, or that the target refused on their own after <see cref="DualWriteOptions.MaxAttempts"/>.</param>
 /// <param name="Checkpoint">Checkpoint after the batch.</param>
 public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Stale, int DeadLettered, long Checkpoint);
 
@@ -46,9 +83,19 @@ public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Sta
 /// dead-letter what cannot be translated, and only then advance the checkpoint. A crash anywhere replays the
 /// batch; the version guard makes the replay harmless (at-least-once delivery, exactly-once effect).
 /// One instance owns a feed at a time through a lease.
+/// <para>
+/// A batch the target refuses is retried from the same checkpoint by the next run, and the failure is counted in the
+/// checkpoint store. At <see cref="DualWriteOptions.MaxAttempts"/> the batch's changes are applied one at a time: those
+/// the target still refuses become dead letters (<see cref="TranslationErrorKind.ApplyFailed"/>, with its reason), the
+/// rest are applied, and the checkpoint moves on. If every change of the batch fails on its own, the target is taken
+/// to be down and nothing is dead-lettered; the next run then takes the oldest change (its version) alone, so a feed
+/// can always move, one change per run at worst.
+/// </para>
 /// </summary>
 public sealed class DualWriteProcessor
 {
+    private const int MaxReasonLength = 2000;
+
     private readonly string _feature;
     private readonly DocumentTranslator _translator;
     private readonly IChangeFeed _feed;
@@ -102,6 +149,9 @@ public sealed class DualWriteProcessor
     /// <summary>Name of this feature's checkpoint and lease.</summary>
     public string FeedName => FeedNameFor(_feature);
 
+    /// <summary>The processor's settings.</summary>
+    public DualWriteOptions Options => _options;
+
     /// <summary>Name of a feature's dual-write checkpoint and lease.</summary>
     /// <param name="feature">Feature key.</param>
     public static string FeedNameFor(string feature) => $"{feature}/dualwrite";
@@ -119,16 +169,41 @@ public sealed class DualWriteProcessor
         using var activity = RolloutMetrics.Activities.StartActivity("rollout.dualwrite.batch");
         activity?.SetTag("rollout.feature", _feature);
         var checkpoint = await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0;
-        var changes = await _feed.ReadChangesAsync(checkpoint, _options.BatchSize, cancellationToken);
+        var attempts = await _checkpoints.GetFailuresAsync(FeedName, cancellationToken) is { } failures && failures.Position == checkpoint ? failures.Attempts : 0;
+        // Past the limit, an isolation found every change failing: the oldest change (its version) alone, so the feed moves.
+        var narrowed = attempts > _options.MaxAttempts;
+        var changes = await _feed.ReadChangesAsync(checkpoint, narrowed ? 1 : _options.BatchSize, cancellationToken);
         if (changes.Count == 0)
         {
             return new BatchOutcome(true, 0, 0, 0, 0, checkpoint);
         }
 
-        var (writes, failed) = WritePlan.Translate(_feature, _translator, changes.Select(c => (c.Key, c.Version, c.Row)).ToArray(), _time.GetUtcNow());
+        var now = _time.GetUtcNow();
+        var (writes, failed) = WritePlan.Translate(_feature, _translator, changes.Select(c => (c.Key, c.Version, c.Row)).ToArray(), now);
 
         _fault?.Invoke(FaultPoint.BeforeApply);
-        var applied = await _target.ApplyAsync(writes, cancellationToken);
+        ApplyResult applied;
+        if (attempts >= _options.MaxAttempts)
+        {
+            applied = await ApplyOneByOneAsync(writes, failed, checkpoint, narrowed, now, cancellationToken);
+        }
+        else
+        {
+            try
+            {
+                applied = await _target.ApplyAsync(writes, cancellationToken);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                if (await _checkpoints.RecordFailureAsync(FeedName, checkpoint, Reason(e), cancellationToken) < _options.MaxAttempts)
+                {
+                    throw;
+                }
+
+                applied = await ApplyOneByOneAsync(writes, failed, checkpoint, narrowed: false, now, cancellationToken);
+            }
+        }
+
         if (failed.Count > 0)
         {
             await _deadLetters.AddAsync(failed, cancellationToken);
@@ -226,6 +301,49 @@ public sealed class DualWriteProcessor
         }
     }
 
+    /// <summary>
+    /// Applies each write on its own; those the target refuses join <paramref name="deadLetters"/>. When every one of
+    /// several writes fails (and the batch was not already narrowed to the oldest change), nothing is dead-lettered:
+    /// the failure is counted and thrown, and the next run narrows the batch.
+    /// </summary>
+    private async Task<ApplyResult> ApplyOneByOneAsync(
+        List<TargetWrite> writes, List<DeadLetter> deadLetters, long checkpoint, bool narrowed, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (applied, stale) = (0, 0);
+        var refused = new List<DeadLetter>();
+        Exception? first = null;
+        foreach (var write in writes)
+        {
+            try
+            {
+                var result = await _target.ApplyAsync([write], cancellationToken);
+                (applied, stale) = (applied + result.Applied, stale + result.Stale);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                first ??= e;
+                refused.Add(new DeadLetter(0, _feature, write.Key, write.SourceVersion, [new TranslationError("$", null, TranslationErrorKind.ApplyFailed, Reason(e))], now, 1, null));
+            }
+        }
+
+        if (!narrowed && writes.Count > 1 && refused.Count == writes.Count)
+        {
+            var message = $"Every one of the {writes.Count} changes after checkpoint {checkpoint} failed when applied on its own, so the target rather than the changes is taken to be failing and nothing was dead-lettered; the next run applies the oldest change alone. First failure: {Reason(first!)}";
+            await _checkpoints.RecordFailureAsync(FeedName, checkpoint, message, cancellationToken);
+            throw new TargetUnavailableException(message, first!);
+        }
+
+        deadLetters.AddRange(refused);
+        return new ApplyResult(applied, stale);
+    }
+
+    /// <summary>A failure's reason for a dead letter or the failure count: the exception's type and message, bounded.</summary>
+    private static string Reason(Exception e)
+    {
+        var reason = $"{e.GetType().Name}: {e.Message}";
+        return reason.Length <= MaxReasonLength ? reason : reason[..MaxReasonLength];
+    }
+
     /// <summary>Retries open dead letters: re-reads each key's current row, translates it and applies it if it now works.</summary>
     /// <param name="source">Source reader.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -257,7 +375,18 @@ public sealed class DualWriteProcessor
                 write = new TargetWrite(letter.Key, Math.Max(current.Version, letter.Version), result.Document);
             }
 
-            await _target.ApplyAsync([write], cancellationToken);
+            try
+            {
+                // Version-guarded like every write: a newer version the feed applied meanwhile is kept.
+                await _target.ApplyAsync([write], cancellationToken);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                failing++;
+                await _deadLetters.RecordRetryAsync(letter.Id, false, write.SourceVersion, [new TranslationError("$", null, TranslationErrorKind.ApplyFailed, Reason(e))], cancellationToken);
+                continue;
+            }
+
             await _deadLetters.RecordRetryAsync(letter.Id, true, write.SourceVersion, [], cancellationToken);
             resolved++;
         }
