@@ -151,7 +151,7 @@ public sealed class DualWriteRetryLimitTests
 
         // The retry reads key 2 at version 2; before its write lands, the row changes (version 4) and the feed applies that.
         target.Poison.Clear();
-        target.BeforeApply = async writes =>
+        target.BeforeApply = async (writes, _) =>
         {
             target.BeforeApply = null;
             Assert.Equal(2, Assert.Single(writes).SourceVersion);

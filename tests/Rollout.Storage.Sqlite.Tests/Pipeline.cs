@@ -99,6 +99,17 @@ internal sealed class Pipeline : IAsyncDisposable
         return await command.ExecuteNonQueryAsync();
     }
 
+    /// <summary>The lease row as stored: owner and expiry (Unix ms), or null.</summary>
+    public async Task<(string Owner, long ExpiresAtMs)?> LeaseAsync(string name)
+    {
+        await using var connection = await TargetDb.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT owner, expires_at_ms FROM leases WHERE name = @name";
+        command.Parameters.AddWithValue("@name", name);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await reader.ReadAsync() ? (reader.GetString(0), reader.GetInt64(1)) : null;
+    }
+
     public Backfill Backfill(Action<FaultPoint>? fault = null) =>
         new(Spec.Feature, Translator, Source, Source, Target, Target, Target, Time, fault);
 

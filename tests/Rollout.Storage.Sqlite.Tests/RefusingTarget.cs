@@ -18,7 +18,7 @@ internal sealed class RefusingTarget(ITargetStore inner) : ITargetStore
     public int TransientFailures { get; set; }
 
     /// <summary>Called before each call reaches the real store (after the checks above).</summary>
-    public Func<IReadOnlyList<TargetWrite>, Task>? BeforeApply { get; set; }
+    public Func<IReadOnlyList<TargetWrite>, CancellationToken, Task>? BeforeApply { get; set; }
 
     public int Calls { get; private set; }
 
@@ -43,7 +43,7 @@ internal sealed class RefusingTarget(ITargetStore inner) : ITargetStore
 
         if (BeforeApply is { } hook)
         {
-            await hook(writes);
+            await hook(writes, cancellationToken);
         }
 
         return await inner.ApplyAsync(writes, cancellationToken);

@@ -24,7 +24,7 @@ public sealed record DualWriteOptions
     /// <summary>Changes per batch.</summary>
     public int BatchSize { get; init; } = 5000;
 
-    /// <summary>How long a lease holds without renewal; renewed every batch.</summary>
+    /// <summary>How long a lease holds without renewal; renewed at a third of it while a batch runs, and before each checkpoint.</summary>
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The owner id of this instance (unique per process).</summary>
@@ -69,7 +69,10 @@ public sealed class TargetUnavailableException : Exception
 }
 
 /// <summary>What one batch did.</summary>
-/// <param name="LeaseHeld">False when another instance owns the feed (nothing was done).</param>
+/// <param name="LeaseHeld">
+/// False when another instance owns the feed: nothing was done, or the lease was lost mid-batch, in which case the
+/// batch's writes may have reached the target but its checkpoint was not saved (the new owner replays it harmlessly).
+/// </param>
 /// <param name="Read">Changes read.</param>
 /// <param name="Applied">Writes that changed the target.</param>
 /// <param name="Stale">Writes skipped by the version guard.</param>
@@ -107,6 +110,7 @@ public sealed class DualWriteProcessor
     private readonly TimeProvider _time;
     private readonly Action<FaultPoint>? _fault;
     private readonly RolloutMetrics? _metrics;
+    private int _running;
 
     /// <summary>Creates a processor.</summary>
     /// <param name="feature">Feature key (names checkpoint and lease).</param>
@@ -156,19 +160,54 @@ public sealed class DualWriteProcessor
     /// <param name="feature">Feature key.</param>
     public static string FeedNameFor(string feature) => $"{feature}/dualwrite";
 
-    /// <summary>Processes one batch if this instance holds (or can take) the lease.</summary>
+    /// <summary>
+    /// Processes one batch if this instance holds (or can take) the lease. The lease is renewed in the background at a
+    /// third of <see cref="DualWriteOptions.LeaseDuration"/> while the batch runs (a batch slowed by throttling keeps
+    /// it) and once more right before the checkpoint; if another instance took it meanwhile, the batch stops (its
+    /// token is cancelled) and its checkpoint is not saved: the new owner replays it, which the version guard makes harmless.
+    /// </summary>
     /// <param name="cancellationToken">Cancellation.</param>
     public async Task<BatchOutcome> RunOnceAsync(CancellationToken cancellationToken)
     {
-        if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
+        // The lease's owner is this processor's instance id, so two calls of one processor would both hold it: one at a time.
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
         }
 
+        try
+        {
+            if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
+            {
+                return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
+            }
+
+            var lease = new LeaseKeeper(this, cancellationToken);
+            await using (lease)
+            {
+                long? checkpoint = null;
+                try
+                {
+                    checkpoint = await _checkpoints.GetAsync(FeedName, lease.Token) ?? 0;
+                    return await RunBatchAsync(checkpoint.Value, lease, lease.Token);
+                }
+                catch (OperationCanceledException) when (lease.Lost && !cancellationToken.IsCancellationRequested)
+                {
+                    return new BatchOutcome(false, 0, 0, 0, 0, checkpoint ?? 0);
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    private async Task<BatchOutcome> RunBatchAsync(long checkpoint, LeaseKeeper lease, CancellationToken cancellationToken)
+    {
         var started = _time.GetTimestamp();
         using var activity = RolloutMetrics.Activities.StartActivity("rollout.dualwrite.batch");
         activity?.SetTag("rollout.feature", _feature);
-        var checkpoint = await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0;
         var attempts = await _checkpoints.GetFailuresAsync(FeedName, cancellationToken) is { } failures && failures.Position == checkpoint ? failures.Attempts : 0;
         // Past the limit, an isolation found every change failing: the oldest change (its version) alone, so the feed moves.
         var narrowed = attempts > _options.MaxAttempts;
@@ -211,6 +250,12 @@ public sealed class DualWriteProcessor
 
         _fault?.Invoke(FaultPoint.AfterApplyBeforeCheckpoint);
 
+        if (!await lease.ConfirmAsync(cancellationToken))
+        {
+            // Another instance owns the feed now: no checkpoint from here.
+            return new BatchOutcome(false, 0, 0, 0, 0, checkpoint);
+        }
+
         var last = changes[^1].Version;
         await _checkpoints.SaveAsync(FeedName, last, cancellationToken);
         _fault?.Invoke(FaultPoint.AfterCheckpoint);
@@ -250,11 +295,13 @@ public sealed class DualWriteProcessor
         var started = _time.GetTimestamp();
         long? target = budget is null ? await _feed.GetCurrentVersionAsync(cancellationToken) : null;
         var total = new BatchOutcome(true, 0, 0, 0, 0, 0);
+        var release = true;
         try
         {
             while (true)
             {
                 var batch = await RunOnceAsync(cancellationToken);
+                release = batch.LeaseHeld; // not ours (another instance's, or another call's of this processor): not ours to give up
                 total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
                     total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
                 progress?.Invoke(batch);
@@ -267,7 +314,10 @@ public sealed class DualWriteProcessor
         }
         finally
         {
-            await ReleaseLeaseAsync(CancellationToken.None);
+            if (release)
+            {
+                await ReleaseLeaseAsync(CancellationToken.None);
+            }
         }
     }
 
@@ -392,5 +442,107 @@ public sealed class DualWriteProcessor
         }
 
         return (resolved, failing);
+    }
+
+    /// <summary>
+    /// Keeps the feed's lease while a batch runs: renews it at a third of its duration; when a renewal finds another
+    /// owner (or renewals kept failing until it expired), marks it lost and cancels the batch's token.
+    /// </summary>
+    private sealed class LeaseKeeper : IAsyncDisposable
+    {
+        private readonly DualWriteProcessor _owner;
+        private readonly CancellationTokenSource _batch;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _renewing;
+        private volatile bool _lost;
+        private long _renewed;
+
+        public LeaseKeeper(DualWriteProcessor owner, CancellationToken cancellationToken)
+        {
+            _owner = owner;
+            _renewed = owner._time.GetTimestamp(); // just taken by RunOnceAsync
+            _batch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _renewing = RenewAsync();
+        }
+
+        /// <summary>Cancelled when the caller cancels or the lease is lost.</summary>
+        public CancellationToken Token => _batch.Token;
+
+        /// <summary>True once another instance holds the lease.</summary>
+        public bool Lost => _lost;
+
+        /// <summary>
+        /// Stops the background renewal and makes sure the lease is still ours for the checkpoint: false when it is not.
+        /// Renews once more unless it was taken or renewed within a third of its duration (then no other instance can
+        /// hold it: it has two thirds of its duration left, and saving a checkpoint is one statement).
+        /// </summary>
+        public async Task<bool> ConfirmAsync(CancellationToken cancellationToken)
+        {
+            await StopAsync();
+            var options = _owner._options;
+            if (!_lost && _owner._time.GetElapsedTime(Interlocked.Read(ref _renewed)) < options.LeaseDuration / 3)
+            {
+                return true;
+            }
+
+            if (_lost || !await _owner._leases.TryAcquireAsync(_owner.FeedName, options.InstanceId, options.LeaseDuration, cancellationToken))
+            {
+                _lost = true;
+                return false;
+            }
+
+            return true;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await StopAsync();
+            _stop.Dispose();
+            _batch.Dispose();
+        }
+
+        private async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _renewing;
+        }
+
+        private async Task RenewAsync()
+        {
+            var options = _owner._options;
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(options.LeaseDuration / 3, _owner._time, _stop.Token);
+                    bool held;
+                    try
+                    {
+                        var at = _owner._time.GetTimestamp();
+                        held = await _owner._leases.TryAcquireAsync(_owner.FeedName, options.InstanceId, options.LeaseDuration, _stop.Token);
+                        if (held)
+                        {
+                            Interlocked.Exchange(ref _renewed, at);
+                        }
+                    }
+                    catch (Exception e) when (!(e is OperationCanceledException && _stop.IsCancellationRequested))
+                    {
+                        // A failed renewal is not a lost lease: it holds until it expires, and the next renewal may succeed.
+                        held = _owner._time.GetElapsedTime(Interlocked.Read(ref _renewed)) < options.LeaseDuration;
+                    }
+
+                    if (!held)
+                    {
+                        _lost = true;
+                        await _batch.CancelAsync();
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                // The batch ended.
+            }
+        }
     }
 }
