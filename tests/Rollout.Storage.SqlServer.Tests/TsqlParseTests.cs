@@ -66,6 +66,7 @@ public sealed class TsqlParseTests
             { "retry dead letter", DeadLetterSql.RecordRetry(1, false, 5, "[]", Now).Text },
             { "unfinished run", AuditSql.UnfinishedRun("orders-v2").Text },
             { "list runs", AuditSql.ListRuns("orders-v2", 5).Text },
+            { "get run", AuditSql.GetRun("orders-v2", 5).Text },
             { "start run", AuditSql.StartRun(run).Text },
             { "record key", AuditSql.RecordKey(1, audited).Text },
             { "complete segment", AuditSql.UpdateRun(1, "Running", "[5]", new ReconcileCounts(), null, true).Text },
