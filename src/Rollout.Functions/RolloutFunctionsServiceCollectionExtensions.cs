@@ -3,6 +3,8 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Rollout.Core;
 using Rollout.Core.DataPath;
@@ -24,8 +26,9 @@ public static class RolloutFunctionsServiceCollectionExtensions
     /// Registers the stores of the one feature this app serves (<c>Rollout:SpecPath</c>, relative to the app's
     /// folder) and what the activities, timers and audit endpoint use. In Azure: the source side on Azure SQL
     /// (<c>Rollout:SqlServer</c>), the target on Cosmos DB (<c>Rollout:Cosmos</c>) and health from Application
-    /// Insights (<c>Rollout:AzureMonitor:WorkspaceId</c>, required then). Without them (local development): the
-    /// embedded SQLite stores under <c>Rollout:Sqlite:DataDirectory</c>.
+    /// Insights (<c>Rollout:AzureMonitor:WorkspaceId</c>, required then), and a start-up check that the database was set
+    /// up (<see cref="SqlServerStartupCheck"/>). Without them (local development): the embedded SQLite stores under
+    /// <c>Rollout:Sqlite:DataDirectory</c>.
     /// </summary>
     /// <param name="services">Services.</param>
     /// <param name="configuration">Configuration (the <c>Rollout:</c> section).</param>
@@ -88,6 +91,10 @@ public static class RolloutFunctionsServiceCollectionExtensions
         }
 
         AddAzureStores(services, spec, sqlServer, cosmos, timers);
+        services.AddHostedService(sp => new SqlServerStartupCheck(
+            ct => SqlServerSchemaCheck.ReadAsync(sp.GetRequiredService<SqlServerConnectionFactory>(), SqlServerTableName.Parse(spec.Source.Table), ct),
+            SqlServerStartupCheck.Fix(specPath),
+            sp.GetRequiredService<ILogger<SqlServerStartupCheck>>()));
         return services;
     }
 

@@ -34,6 +34,7 @@ public sealed class WiringTests
             ("Rollout:Timers:ChangeFeedMaxAttempts", "3"));
 
         Assert.Equal(3, provider.GetRequiredService<DualWriteProcessor>().Options.MaxAttempts);
+        Assert.Single(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<SqlServerStartupCheck>());
         Assert.IsType<SqlServerSourceStore>(provider.GetRequiredService<IChangeFeed>());
         Assert.IsType<SqlServerSourceStore>(provider.GetRequiredService<IReconcileSource>());
         Assert.IsType<CosmosTargetStore>(provider.GetRequiredService<ITargetStore>());
@@ -59,6 +60,7 @@ public sealed class WiringTests
         Assert.IsType<SqliteTargetStore>(provider.GetRequiredService<ITargetStore>());
         Assert.IsType<SqliteTelemetryStore>(provider.GetRequiredService<IHealthWindowSource>());
         Assert.Equal(2, provider.GetRequiredService<DualWriteProcessor>().Options.MaxAttempts);
+        Assert.Empty(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<SqlServerStartupCheck>());
         await provider.DisposeAsync();
         Directory.Delete(folder, recursive: true);
     }

@@ -41,6 +41,7 @@ public sealed class TsqlParseTests
             { "database set-up", SqlServerSchema.Database },
             { "table set-up", SqlServerSchema.SourceTable(table) },
             { "state tables", SqlServerSchema.StateTables },
+            { "schema check", SqlServerSchemaCheck.Statement(table).Text },
             { "get checkpoint", StateSql.GetCheckpoint("feed").Text },
             { "save checkpoint", StateSql.SaveCheckpoint("feed", 1, Now).Text },
             { "get failures", StateSql.GetFailures("feed").Text },

@@ -47,6 +47,24 @@ public sealed class SqlServerStateStoreTests(SqlServerDatabaseFixture db)
     }
 
     [SqlServerFact]
+    public async Task The_schema_check_finds_an_untracked_table_and_passes_once_tracking_is_on()
+    {
+        await StoreAsync(); // the rollout_* tables
+        var table = SqlServerTableName.Parse("dbo." + db.NewTableName("Checked"));
+        var missing = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        await db.ExecuteAsync($"CREATE TABLE {table.Quoted} (Id int NOT NULL PRIMARY KEY)");
+        var untracked = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        await db.ExecuteAsync($"ALTER TABLE {table.Quoted} ENABLE CHANGE_TRACKING");
+        var ready = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+
+        Assert.Empty(missing.MissingTables);
+        Assert.False(missing.SourceTableExists);
+        Assert.True(untracked.SourceTableExists);
+        Assert.False(untracked.SourceTableTracked);
+        Assert.True(ready.IsReady, ready.Describe("fix"));
+    }
+
+    [SqlServerFact]
     public async Task Backfill_progress_is_null_before_the_first_save_and_then_the_last_saved()
     {
         var store = await StoreAsync();
