@@ -26,6 +26,7 @@ internal static class RolloutCli
             DataPathCommands.Backfill(console),
             DataPathCommands.Sync(console),
             DataPathCommands.DeadLetters(console),
+            SqlServerScriptCommand.Create(console),
             ReconcileCommands.Reconcile(console),
             ReconcileCommands.Audit(console),
             BenchCommand.Create(console),

@@ -13,25 +13,38 @@ namespace Rollout.Functions;
 /// The HTTP API (auth level Function, JSON, errors as RFC 7807 problem details): start a rollout, read its status,
 /// send operator commands, read the reconciliation audit. Thin: everything goes through <see cref="RolloutControl"/>.
 /// </summary>
+/// <param name="served">The spec of the one feature this app serves (<c>Rollout:SpecPath</c>), when one is wired.</param>
 /// <param name="audit">The reconciliation audit store, when one is configured.</param>
-public sealed class RolloutApi(IReconcileAuditStore? audit = null)
+public sealed class RolloutApi(RolloutSpec? served = null, IReconcileAuditStore? audit = null)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>How long a command waits for the rollout to acknowledge it before answering 202.</summary>
+    internal TimeSpan CommandTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
     private static readonly string[] Commands =
         [RolloutEvents.Approve, RolloutEvents.Reject, RolloutEvents.Pause, RolloutEvents.Resume, RolloutEvents.Rollback, RolloutEvents.SkipBake];
 
-    /// <summary>POST /api/rollouts: validates the spec in the body and starts its rollout.</summary>
+    /// <summary>
+    /// POST /api/rollouts: validates the spec in the body and starts its rollout. The app serves one feature: a spec whose
+    /// data path (feature, salt, source table and key, target container and partition key, mapping) differs from the
+    /// served one is refused with 409, naming each difference; with no spec wired, 503.
+    /// </summary>
     /// <param name="request">The request; its body is a rollout spec.</param>
     /// <param name="client">The Durable Task client.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     [Function("StartRollout")]
-    public static async Task<IActionResult> StartAsync(
+    public async Task<IActionResult> StartAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "rollouts")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (served is null)
+        {
+            return Result(NotWired());
+        }
+
         using var reader = new StreamReader(request.Body);
         var loaded = RolloutSpecLoader.Load(await reader.ReadToEndAsync(cancellationToken));
         if (loaded.Spec is not { } spec)
@@ -41,10 +54,23 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
             return Result(invalid);
         }
 
+        // 409 rather than 422: the spec is valid on its own; it conflicts with what this deployment is wired to serve.
+        if (SpecDifferences.DataPath(served, spec) is { Count: > 0 } differences)
+        {
+            var other = Problem(StatusCodes.Status409Conflict, "This app serves another feature or data path",
+                $"This app serves '{served.Feature}' ({served.Source.Table} -> {served.Target.Container}); the posted spec '{spec.Feature}' ({spec.Source.Table} -> {spec.Target.Container}) differs in "
+                + string.Join("; ", differences.Select(d => $"{d.Path}: served {d.Served}, posted {d.Other}"))
+                + ". Post the served spec (phases, budgets, reconciliation and gate settings may differ), or deploy an app whose Rollout:SpecPath is this spec.");
+            other.Extensions["served"] = served.Feature;
+            other.Extensions["posted"] = spec.Feature;
+            other.Extensions["differences"] = differences.Select(d => new { path = d.Path, served = d.Served, posted = d.Other }).ToArray();
+            return Result(other);
+        }
+
         try
         {
             var instanceId = await new RolloutControl(client).StartAsync(RolloutInput.FromSpec(spec), cancellationToken);
-            var status = $"/api/rollouts/{Uri.EscapeDataString(spec.Feature)}";
+            var status = StatusUrl(spec.Feature);
             return new AcceptedResult(status, new
             {
                 feature = spec.Feature,
@@ -105,7 +131,7 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
     /// <param name="command">The command.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     [Function("CommandRollout")]
-    public static async Task<IActionResult> CommandAsync(
+    public async Task<IActionResult> CommandAsync(
         [HttpTrigger(AuthorizationLevel.Function, "post", Route = "rollouts/{feature}/{command}")] HttpRequest request,
         [DurableClient] DurableTaskClient client,
         string feature,
@@ -140,7 +166,20 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
             return Result(NotFound(feature));
         }
 
-        var answer = await control.SendAsync(feature, command, body.By, body.Comment, body.Snapshot, TimeSpan.FromSeconds(20), cancellationToken);
+        CommandAnswer answer;
+        try
+        {
+            answer = await control.SendAsync(feature, command, body.By, body.Comment, body.Snapshot, CommandTimeout, cancellationToken);
+        }
+        catch (TimeoutException e)
+        {
+            // Delivered (the event is raised; the rollout answers it when it next runs), just not acknowledged yet.
+            var statusUrl = StatusUrl(feature);
+            var pending = Problem(StatusCodes.Status202Accepted, $"'{command}' was delivered but not yet acknowledged", e.Message + $" Its answer will be in {statusUrl} (recentCommands).");
+            pending.Extensions["statusUrl"] = statusUrl;
+            return new ObjectResult(pending) { StatusCode = StatusCodes.Status202Accepted, ContentTypes = { "application/problem+json" } };
+        }
+
         return answer.Accepted
             ? new OkObjectResult(answer)
             : Result(Problem(StatusCodes.Status409Conflict, $"The rollout refused '{command}'", answer.Message));
@@ -157,9 +196,14 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (audit is null)
+        if (audit is null || served is null)
         {
             return Result(Problem(StatusCodes.Status503ServiceUnavailable, "No audit store is configured", "Set Rollout:SpecPath (and Rollout:Sqlite:DataDirectory) so that the app has stores to read."));
+        }
+
+        if (!string.Equals(feature, served.Feature, StringComparison.Ordinal))
+        {
+            return Result(Problem(StatusCodes.Status404NotFound, "No such feature", $"This app serves '{served.Feature}' only; there is no audit of '{feature}' here."));
         }
 
         if (request.Query.TryGetValue("run", out var run))
@@ -167,6 +211,11 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
             if (!long.TryParse(run, out var runId))
             {
                 return Result(Problem(StatusCodes.Status400BadRequest, "The run id is not a number", $"'{run}' is not a run id; list the runs without ?run first."));
+            }
+
+            if (await audit.GetRunAsync(feature, runId, cancellationToken) is null)
+            {
+                return Result(Problem(StatusCodes.Status404NotFound, "No such run", $"'{feature}' has no reconciliation run {runId}; list its runs without ?run."));
             }
 
             var keys = await audit.ListKeysAsync(runId, cancellationToken);
@@ -180,6 +229,12 @@ public sealed class RolloutApi(IReconcileAuditStore? audit = null)
             r.Counts.Compared, r.Counts.Drifted, r.Counts.Missing, r.Counts.Extra, r.Counts.Divergent, r.Counts.Stale, r.Counts.TargetAhead, r.Counts.Untranslatable, r.Counts.Repaired, r.Counts.Flagged,
         }));
     }
+
+    private static string StatusUrl(string feature) => $"/api/rollouts/{Uri.EscapeDataString(feature)}";
+
+    private static ProblemDetails NotWired() =>
+        Problem(StatusCodes.Status503ServiceUnavailable, "This app serves no feature",
+            "No rollout spec is wired (Rollout:SpecPath is not set), so there are no stores for a rollout to act on. Set Rollout:SpecPath to the spec of the feature this app serves (for example specs/orders.rollout.json) and restart the app.");
 
     private static ProblemDetails NotFound(string feature) =>
         Problem(StatusCodes.Status404NotFound, "No such rollout", $"No rollout of '{feature}' was ever started; start one with POST /api/rollouts.");

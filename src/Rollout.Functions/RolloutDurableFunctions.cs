@@ -26,38 +26,48 @@ public static class RolloutDurableFunctions
 
     /// <summary>Sets exposure and read mode.</summary>
     /// <param name="input">Input.</param>
+    /// <param name="instanceId">The orchestration's instance id (the activity trigger's binding data).</param>
     /// <param name="function">The function context (its services).</param>
     [Function(nameof(ApplyExposureActivity))]
-    public static Task<long> ApplyExposureAsync([ActivityTrigger] ApplyExposureInput input, FunctionContext function) =>
-        Run<ApplyExposureActivity, ApplyExposureInput, long>(function, input);
+    public static Task<long> ApplyExposureAsync([ActivityTrigger] ApplyExposureInput input, string instanceId, FunctionContext function) =>
+        Run<ApplyExposureActivity, ApplyExposureInput, long>(function?.InstanceServices, instanceId, input);
 
     /// <summary>Evaluates health.</summary>
     /// <param name="input">Input.</param>
+    /// <param name="instanceId">The orchestration's instance id (the activity trigger's binding data).</param>
     /// <param name="function">The function context (its services).</param>
     [Function(nameof(EvaluateHealthActivity))]
-    public static Task<VerdictView> EvaluateHealthAsync([ActivityTrigger] EvaluateHealthInput input, FunctionContext function) =>
-        Run<EvaluateHealthActivity, EvaluateHealthInput, VerdictView>(function, input);
+    public static Task<VerdictView> EvaluateHealthAsync([ActivityTrigger] EvaluateHealthInput input, string instanceId, FunctionContext function) =>
+        Run<EvaluateHealthActivity, EvaluateHealthInput, VerdictView>(function?.InstanceServices, instanceId, input);
 
     /// <summary>Triggers a reconciliation.</summary>
     /// <param name="input">Input.</param>
+    /// <param name="instanceId">The orchestration's instance id (the activity trigger's binding data).</param>
     /// <param name="function">The function context (its services).</param>
     [Function(nameof(TriggerReconciliationActivity))]
-    public static Task<ReconciliationOutcome> TriggerReconciliationAsync([ActivityTrigger] TriggerReconciliationInput input, FunctionContext function) =>
-        Run<TriggerReconciliationActivity, TriggerReconciliationInput, ReconciliationOutcome>(function, input);
+    public static Task<ReconciliationOutcome> TriggerReconciliationAsync([ActivityTrigger] TriggerReconciliationInput input, string instanceId, FunctionContext function) =>
+        Run<TriggerReconciliationActivity, TriggerReconciliationInput, ReconciliationOutcome>(function?.InstanceServices, instanceId, input);
 
     /// <summary>Appends journal entries.</summary>
     /// <param name="input">Input.</param>
+    /// <param name="instanceId">The orchestration's instance id (the activity trigger's binding data).</param>
     /// <param name="function">The function context (its services).</param>
     [Function(nameof(RecordJournalActivity))]
-    public static Task<int> RecordJournalAsync([ActivityTrigger] RolloutJournalEntry[] input, FunctionContext function) =>
-        Run<RecordJournalActivity, IReadOnlyList<RolloutJournalEntry>, int>(function, input);
+    public static Task<int> RecordJournalAsync([ActivityTrigger] RolloutJournalEntry[] input, string instanceId, FunctionContext function) =>
+        Run<RecordJournalActivity, IReadOnlyList<RolloutJournalEntry>, int>(function?.InstanceServices, instanceId, input);
 
-    private static Task<TOutput> Run<TActivity, TInput, TOutput>(FunctionContext function, TInput input)
+    /// <summary>
+    /// Runs an activity class with a context that carries its name and the instance id of the orchestration that called
+    /// it (bound by name from the activity trigger's binding data, as the Durable Task source generator does; the
+    /// function's invocation id is another thing).
+    /// </summary>
+    internal static Task<TOutput> Run<TActivity, TInput, TOutput>(IServiceProvider? services, string instanceId, TInput input)
         where TActivity : TaskActivity<TInput, TOutput>
     {
-        ArgumentNullException.ThrowIfNull(function);
-        var activity = ActivatorUtilities.CreateInstance<TActivity>(function.InstanceServices);
-        return activity.RunAsync(new FunctionActivityContext(typeof(TActivity).Name, function.InvocationId), input);
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(instanceId);
+        var activity = ActivatorUtilities.CreateInstance<TActivity>(services);
+        return activity.RunAsync(new FunctionActivityContext(typeof(TActivity).Name, instanceId), input);
     }
 
     private sealed class FunctionActivityContext(string name, string instanceId) : TaskActivityContext

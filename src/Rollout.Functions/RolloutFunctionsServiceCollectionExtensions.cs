@@ -3,6 +3,9 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Rollout.Core;
 using Rollout.Core.DataPath;
 using Rollout.Core.Health;
@@ -23,8 +26,9 @@ public static class RolloutFunctionsServiceCollectionExtensions
     /// Registers the stores of the one feature this app serves (<c>Rollout:SpecPath</c>, relative to the app's
     /// folder) and what the activities, timers and audit endpoint use. In Azure: the source side on Azure SQL
     /// (<c>Rollout:SqlServer</c>), the target on Cosmos DB (<c>Rollout:Cosmos</c>) and health from Application
-    /// Insights (<c>Rollout:AzureMonitor:WorkspaceId</c>, required then). Without them (local development): the
-    /// embedded SQLite stores under <c>Rollout:Sqlite:DataDirectory</c>.
+    /// Insights (<c>Rollout:AzureMonitor:WorkspaceId</c>, required then), and a start-up check that the database was set
+    /// up (<see cref="SqlServerStartupCheck"/>). Without them (local development): the embedded SQLite stores under
+    /// <c>Rollout:Sqlite:DataDirectory</c>.
     /// </summary>
     /// <param name="services">Services.</param>
     /// <param name="configuration">Configuration (the <c>Rollout:</c> section).</param>
@@ -55,6 +59,12 @@ public static class RolloutFunctionsServiceCollectionExtensions
         var spec = LoadSpec(specPath);
         if (!azure)
         {
+            // The embedded registration's processor, with the timer's retry limit.
+            services.TryAddSingleton(sp =>
+            {
+                var settings = sp.GetRequiredService<IOptions<RolloutSqliteOptions>>().Value;
+                return sp.GetRequiredService<EmbeddedRollout>().Processor(settings.InstanceId, settings.BatchSize, timers.ChangeFeedMaxAttempts);
+            });
             services.AddRolloutSqlite(spec, o => configuration.GetSection(RolloutSqliteOptions.Section).Bind(o));
             return services;
         }
@@ -80,7 +90,11 @@ public static class RolloutFunctionsServiceCollectionExtensions
             throw new InvalidOperationException("The Azure stores need every one of these settings; missing: " + string.Join("; ", missing) + ".");
         }
 
-        AddAzureStores(services, spec, sqlServer, cosmos);
+        AddAzureStores(services, spec, sqlServer, cosmos, timers);
+        services.AddHostedService(sp => new SqlServerStartupCheck(
+            ct => SqlServerSchemaCheck.ReadAsync(sp.GetRequiredService<SqlServerConnectionFactory>(), SqlServerTableName.Parse(spec.Source.Table), ct),
+            SqlServerStartupCheck.Fix(specPath),
+            sp.GetRequiredService<ILogger<SqlServerStartupCheck>>()));
         return services;
     }
 
@@ -97,7 +111,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
             $"Rollout:SpecPath '{specPath}' is not a valid spec: {string.Join("; ", loaded.Problems.Select(p => $"{p.Path}: {p.Message}"))}");
     }
 
-    private static void AddAzureStores(IServiceCollection services, RolloutSpec spec, IConfiguration sqlServer, IConfiguration cosmos)
+    private static void AddAzureStores(IServiceCollection services, RolloutSpec spec, IConfiguration sqlServer, IConfiguration cosmos, RolloutTimerOptions timers)
     {
         services.TryAddSingleton(spec);
         services.TryAddSingleton(TimeProvider.System);
@@ -116,7 +130,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
             sp.GetRequiredService<ICheckpointStore>(),
             sp.GetRequiredService<IDeadLetterStore>(),
             sp.GetRequiredService<ILeaseStore>(),
-            new DualWriteOptions { InstanceId = instance },
+            new DualWriteOptions { InstanceId = instance, MaxAttempts = timers.ChangeFeedMaxAttempts },
             sp.GetRequiredService<TimeProvider>(),
             metrics: sp.GetRequiredService<RolloutMetrics>()));
         // A reconciler holds the state of its run: one per run, never shared by a timer and an activity.

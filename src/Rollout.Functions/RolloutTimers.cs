@@ -24,6 +24,13 @@ public sealed class RolloutTimerOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:09:00", ErrorMessage = "Rollout:Timers:ChangeFeedBudget must be between 1 s and 9 min: a drain may run one batch past it, and host.json's functionTimeout is 10 min.")]
     public TimeSpan ChangeFeedBudget { get; set; } = TimeSpan.FromMinutes(4);
 
+    /// <summary>
+    /// Failed attempts of the change feed at one checkpoint before its batch is applied change by change and the changes
+    /// the target still refuses are dead-lettered (the Azure SQL trigger binding's retry limit, 5 by default there too).
+    /// </summary>
+    [Range(1, 100, ErrorMessage = "Rollout:Timers:ChangeFeedMaxAttempts must be between 1 and 100.")]
+    public int ChangeFeedMaxAttempts { get; set; } = DualWriteOptions.DefaultMaxAttempts;
+
     /// <summary>How far back the health monitor looks.</summary>
     [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00", ErrorMessage = "Rollout:Timers:HealthWindow must be between 10 s and 1 day.")]
     public TimeSpan HealthWindow { get; set; } = TimeSpan.FromMinutes(5);

@@ -15,6 +15,10 @@ internal static class AuditSql
         $"SELECT TOP (1) {RunColumns} FROM {SqlServerSchema.ReconcileRunsTable} WHERE feature {Binary} = @feature AND status <> N'Completed' ORDER BY id DESC",
         [Feature(feature)]);
 
+    public static SqlStatement GetRun(string feature, long runId) => new(
+        $"SELECT {RunColumns} FROM {SqlServerSchema.ReconcileRunsTable} WHERE id = @id AND feature {Binary} = @feature",
+        [Feature(feature), new SqlParameter("@id", SqlDbType.BigInt) { Value = runId }]);
+
     public static SqlStatement ListRuns(string feature, int max) => new(
         $"SELECT TOP (@max) {RunColumns} FROM {SqlServerSchema.ReconcileRunsTable} WHERE feature {Binary} = @feature ORDER BY id DESC",
         [Feature(feature), new SqlParameter("@max", SqlDbType.Int) { Value = max }]);

@@ -66,6 +66,13 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
         _connections.ExecuteAsync(AuditSql.UpdateRun(runId, status.ToString(), null, counts, ended, setLastKey: false), cancellationToken);
 
     /// <inheritdoc />
+    public async Task<ReconcileRun?> GetRunAsync(string feature, long runId, CancellationToken cancellationToken)
+    {
+        var runs = await QueryRunsAsync(AuditSql.GetRun(feature, runId), cancellationToken).ConfigureAwait(false);
+        return runs.Count > 0 ? runs[0] : null;
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
         QueryRunsAsync(AuditSql.ListRuns(feature, max), cancellationToken);
 

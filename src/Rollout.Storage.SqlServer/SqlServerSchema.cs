@@ -11,6 +11,9 @@ public static class SqlServerSchema
     /// <summary>Checkpoints table.</summary>
     public const string CheckpointsTable = "[dbo].[rollout_checkpoints]";
 
+    /// <summary>Failed attempts of a feed consumer at its checkpoint.</summary>
+    public const string FeedFailuresTable = "[dbo].[rollout_feed_failures]";
+
     /// <summary>Leases table.</summary>
     public const string LeasesTable = "[dbo].[rollout_leases]";
 
@@ -52,13 +55,20 @@ public static class SqlServerSchema
             ALTER DATABASE CURRENT SET ALLOW_SNAPSHOT_ISOLATION ON;
         """;
 
-    /// <summary>The tables of checkpoints, leases, backfill progress, exposure state, its history, the exposure ledger, subjects' last writes, the journal, dead letters and the reconciliation audit.</summary>
+    /// <summary>The tables of checkpoints, feed failure counts, leases, backfill progress, exposure state, its history, the exposure ledger, subjects' last writes, the journal, dead letters and the reconciliation audit.</summary>
     public const string StateTables = $"""
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{CheckpointsTable}'))
             CREATE TABLE {CheckpointsTable} (
               name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_checkpoints PRIMARY KEY,
               version bigint NOT NULL,
               updated_at datetimeoffset(3) NOT NULL);
+        IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{FeedFailuresTable}'))
+            CREATE TABLE {FeedFailuresTable} (
+              name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_feed_failures PRIMARY KEY,
+              position bigint NOT NULL,
+              attempts int NOT NULL,
+              last_error nvarchar(2000) NOT NULL,
+              last_failed datetimeoffset(3) NOT NULL);
         IF NOT EXISTS (SELECT 1 FROM sys.tables WHERE object_id = OBJECT_ID(N'{LeasesTable}'))
             CREATE TABLE {LeasesTable} (
               name nvarchar(200) NOT NULL CONSTRAINT PK_rollout_leases PRIMARY KEY,

@@ -4,7 +4,7 @@ using Rollout.Core.DataPath;
 namespace Rollout.Storage.SqlServer;
 
 /// <summary>
-/// Checkpoints, backfill progress and leases in the SQL database, beside the source (tables from <see cref="SqlServerSchema.StateTables"/>).
+/// Checkpoints (with the failed attempts counted at each), backfill progress and leases in the SQL database, beside the source (tables from <see cref="SqlServerSchema.StateTables"/>).
 /// A checkpoint never moves backwards. A lease is a row (name, owner, expiry) taken or renewed by one conditional
 /// statement on the server's clock, so every instance judges expiry by the same clock; it says which instance owns a
 /// feed over time and survives restarts (a crashed owner's lease simply expires). For mutual exclusion of the feed's
@@ -45,6 +45,32 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfi
     /// <inheritdoc />
     public Task SaveAsync(string name, long version, CancellationToken cancellationToken) =>
         _connections.ExecuteAsync(StateSql.SaveCheckpoint(name, version, _time.GetUtcNow()), cancellationToken);
+
+    /// <inheritdoc />
+    public async Task<FeedFailures?> GetFailuresAsync(string name, CancellationToken cancellationToken)
+    {
+        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = _connections.Command(connection, StateSql.GetFailures(name));
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                    ? new FeedFailures(reader.GetInt64(0), reader.GetInt32(1), reader.GetString(2), reader.GetFieldValue<DateTimeOffset>(3))
+                    : null;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<int> RecordFailureAsync(string name, long position, string error, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return await _connections.ScalarAsync(StateSql.RecordFailure(name, position, error, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false) is int attempts
+            ? attempts
+            : throw new InvalidOperationException("Recording a feed failure returned no count.");
+    }
 
     /// <inheritdoc />
     public async Task<BackfillProgress?> GetBackfillAsync(string name, CancellationToken cancellationToken)

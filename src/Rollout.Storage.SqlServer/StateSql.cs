@@ -4,7 +4,7 @@ using Rollout.Core.DataPath;
 
 namespace Rollout.Storage.SqlServer;
 
-/// <summary>The T-SQL of checkpoints, backfill progress, leases and the feed lock (fixed table names; every value a parameter).</summary>
+/// <summary>The T-SQL of checkpoints and their failure counts, backfill progress, leases and the feed lock (fixed table names; every value a parameter).</summary>
 internal static class StateSql
 {
     /// <summary>Names compare byte-wise, whatever the database's collation: "Feed" and "feed" are different owners.</summary>
@@ -18,15 +18,37 @@ internal static class StateSql
 
     /// <summary>
     /// Upserts a checkpoint that never moves backwards: one MERGE under HOLDLOCK (a key-range lock, so two first saves of a
-    /// name cannot both insert), keeping the higher of the stored and the new version.
+    /// name cannot both insert), keeping the higher of the stored and the new version; then clears the failures counted at
+    /// positions it has moved past.
     /// </summary>
     public static SqlStatement SaveCheckpoint(string name, long version, DateTimeOffset now) => new($"""
         MERGE {SqlServerSchema.CheckpointsTable} WITH (HOLDLOCK) AS t
         USING (SELECT @name AS name) AS s ON t.name {Binary} = s.name
         WHEN MATCHED THEN UPDATE SET version = CASE WHEN t.version > @version THEN t.version ELSE @version END, updated_at = @now
         WHEN NOT MATCHED THEN INSERT (name, version, updated_at) VALUES (@name, @version, @now);
+        DELETE FROM {SqlServerSchema.FeedFailuresTable} WHERE name {Binary} = @name AND position < @version;
         """,
         [Name(name), new SqlParameter("@version", SqlDbType.BigInt) { Value = version }, new SqlParameter("@now", SqlDbType.DateTimeOffset) { Value = now }]);
+
+    public static SqlStatement GetFailures(string name) =>
+        new($"SELECT position, attempts, last_error, last_failed FROM {SqlServerSchema.FeedFailuresTable} WHERE name {Binary} = @name", [Name(name)]);
+
+    /// <summary>
+    /// Counts a failed attempt at a position in one MERGE under HOLDLOCK (two instances failing at once count two): one more
+    /// at the same position, 1 at another. Returns the count.
+    /// </summary>
+    public static SqlStatement RecordFailure(string name, long position, string error, DateTimeOffset now) => new($"""
+        SET NOCOUNT ON;
+        MERGE {SqlServerSchema.FeedFailuresTable} WITH (HOLDLOCK) AS f
+        USING (SELECT @name AS name) AS s ON f.name {Binary} = s.name
+        WHEN MATCHED THEN UPDATE SET attempts = CASE WHEN f.position = @position THEN f.attempts + 1 ELSE 1 END,
+          position = @position, last_error = @error, last_failed = @now
+        WHEN NOT MATCHED THEN INSERT (name, position, attempts, last_error, last_failed) VALUES (@name, @position, 1, @error, @now)
+        OUTPUT inserted.attempts;
+        """,
+        [Name(name), new SqlParameter("@position", SqlDbType.BigInt) { Value = position },
+         new SqlParameter("@error", SqlDbType.NVarChar, 2000) { Value = error.Length <= 2000 ? error : error[..2000] },
+         new SqlParameter("@now", SqlDbType.DateTimeOffset) { Value = now }]);
 
     public static SqlStatement GetBackfill(string name) =>
         new($"SELECT start_version, last_key, copied, completed FROM {SqlServerSchema.BackfillsTable} WHERE name {Binary} = @name", [Name(name)]);

@@ -87,9 +87,10 @@ public sealed class EmbeddedRollout : IAsyncDisposable
     /// <summary>A dual-write processor for this feature.</summary>
     /// <param name="instanceId">This instance's lease owner id.</param>
     /// <param name="batchSize">Changes per batch.</param>
-    public DualWriteProcessor Processor(string instanceId, int batchSize = 5000) =>
+    /// <param name="maxAttempts">Failed attempts at one checkpoint before the batch's changes are applied one by one (see <see cref="DualWriteOptions.MaxAttempts"/>).</param>
+    public DualWriteProcessor Processor(string instanceId, int batchSize = 5000, int maxAttempts = DualWriteOptions.DefaultMaxAttempts) =>
         new(Spec.Feature, Translator, Source, Target, Target, Target, Target,
-            new DualWriteOptions { InstanceId = instanceId, BatchSize = batchSize }, Time, metrics: Metrics);
+            new DualWriteOptions { InstanceId = instanceId, BatchSize = batchSize, MaxAttempts = maxAttempts }, Time, metrics: Metrics);
 
     /// <summary>The backfill of this feature.</summary>
     public Backfill Backfill() => new(Spec.Feature, Translator, Source, Source, Target, Target, Target, Time);

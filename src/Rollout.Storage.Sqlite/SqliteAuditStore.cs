@@ -113,6 +113,13 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         UpdateRunAsync(runId, status.ToString(), null, counts, ended, setLastKey: false, cancellationToken);
 
     /// <inheritdoc />
+    public async Task<ReconcileRun?> GetRunAsync(string feature, long runId, CancellationToken cancellationToken)
+    {
+        var runs = await QueryRunsAsync("WHERE feature = @feature AND id = @id", feature, cancellationToken, ("@id", runId));
+        return runs.Count > 0 ? runs[0] : null;
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
         QueryRunsAsync($"WHERE feature = @feature ORDER BY id DESC LIMIT {max.ToString(CultureInfo.InvariantCulture)}", feature, cancellationToken);
 
@@ -189,12 +196,17 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private async Task<IReadOnlyList<ReconcileRun>> QueryRunsAsync(string where, string feature, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ReconcileRun>> QueryRunsAsync(string where, string feature, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
         command.CommandText = $"SELECT {RunColumns} FROM reconcile_runs {where}";
         SqliteDatabase.Parameter(command, "@feature", feature);
+        foreach (var (name, value) in parameters)
+        {
+            SqliteDatabase.Parameter(command, name, value);
+        }
+
         var runs = new List<ReconcileRun>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         while (reader.Read())

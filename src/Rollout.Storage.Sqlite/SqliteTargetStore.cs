@@ -10,7 +10,7 @@ namespace Rollout.Storage.Sqlite;
 /// <summary>
 /// The embedded stand-in for the Cosmos DB container and the pipeline's own state, in one SQLite file:
 /// a document table per container (source key, id, partition key, source version, content hash, JSON,
-/// tombstone flag), checkpoints, leases and dead letters. Writes are version-guarded upserts: a write with a
+/// tombstone flag), checkpoints (with the failed attempts counted at each), leases and dead letters. Writes are version-guarded upserts: a write with a
 /// version not newer than the stored one changes nothing, and deletes are versioned tombstones, so an older
 /// replayed upsert can never resurrect a deleted row.
 /// </summary>
@@ -75,6 +75,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
               WHEN NEW.etag = OLD.etag
               BEGIN UPDATE {_documents} SET etag = random() WHERE sort_key = NEW.sort_key; END;
             CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, version INTEGER NOT NULL, updated_at TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS feed_failures (name TEXT PRIMARY KEY, position INTEGER NOT NULL, attempts INTEGER NOT NULL, last_error TEXT NOT NULL, last_failed TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS backfills (name TEXT PRIMARY KEY, start_version INTEGER NOT NULL, last_key TEXT, copied INTEGER NOT NULL, completed INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
             CREATE TABLE IF NOT EXISTS dead_letters (
@@ -310,15 +311,52 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     public async Task SaveAsync(string name, long version, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var transaction = connection.BeginTransaction(deferred: false);
         await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        // Moving past a position clears the failures counted there.
         command.CommandText = """
             INSERT INTO checkpoints (name, version, updated_at) VALUES (@name, @version, @now)
-            ON CONFLICT (name) DO UPDATE SET version = MAX(checkpoints.version, excluded.version), updated_at = excluded.updated_at
+            ON CONFLICT (name) DO UPDATE SET version = MAX(checkpoints.version, excluded.version), updated_at = excluded.updated_at;
+            DELETE FROM feed_failures WHERE name = @name AND position < @version;
             """;
         SqliteDatabase.Parameter(command, "@name", name);
         SqliteDatabase.Parameter(command, "@version", version);
         SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
         await command.ExecuteNonQueryAsync(cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<FeedFailures?> GetFailuresAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT position, attempts, last_error, last_failed FROM feed_failures WHERE name = @name";
+        SqliteDatabase.Parameter(command, "@name", name);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new FeedFailures(reader.GetInt64(0), (int)reader.GetInt64(1), reader.GetString(2), DateTimeOffset.Parse(reader.GetString(3), System.Globalization.CultureInfo.InvariantCulture))
+            : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<int> RecordFailureAsync(string name, long position, string error, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = """
+            INSERT INTO feed_failures (name, position, attempts, last_error, last_failed) VALUES (@name, @position, 1, @error, @now)
+            ON CONFLICT (name) DO UPDATE SET
+              attempts = CASE WHEN feed_failures.position = excluded.position THEN feed_failures.attempts + 1 ELSE 1 END,
+              position = excluded.position, last_error = excluded.last_error, last_failed = excluded.last_failed
+            RETURNING attempts
+            """;
+        SqliteDatabase.Parameter(command, "@name", name);
+        SqliteDatabase.Parameter(command, "@position", position);
+        SqliteDatabase.Parameter(command, "@error", error);
+        SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+        return (int)(long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
     /// <inheritdoc />

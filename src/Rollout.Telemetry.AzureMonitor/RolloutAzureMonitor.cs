@@ -66,7 +66,11 @@ public static class RolloutAzureMonitorServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         var options = new RolloutAzureMonitorOptions();
         configuration.GetSection(RolloutAzureMonitorOptions.Section).Bind(options);
-        options.ConnectionString ??= configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"];
+        if (string.IsNullOrWhiteSpace(options.ConnectionString))
+        {
+            // An empty setting (as in local.settings.sample.json) falls back like a missing one.
+            options.ConnectionString = configuration["APPLICATIONINSIGHTS_CONNECTION_STRING"];
+        }
         Validator.ValidateObject(options, new ValidationContext(options), validateAllProperties: true);
 
         TokenCredential credential = string.IsNullOrWhiteSpace(options.ManagedIdentityClientId)

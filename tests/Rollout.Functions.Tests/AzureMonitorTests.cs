@@ -141,6 +141,10 @@ public sealed class AzureMonitorTests
         var workspace = Build(("Rollout:AzureMonitor:WorkspaceId", "4d6a1c2e-7f3b-4a9d-8e1f-0a2b3c4d5e6f"));
         var wrong = Assert.Throws<ValidationException>(() => Build(("Rollout:AzureMonitor:WorkspaceId", "my-workspace")));
 
+        const string platform = "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1/";
+        var emptySetting = Build(("Rollout:AzureMonitor:ConnectionString", ""), ("APPLICATIONINSIGHTS_CONNECTION_STRING", platform));
+
+        Assert.Equal(platform, emptySetting.GetRequiredService<RolloutAzureMonitorOptions>().ConnectionString); // an empty setting (the sample's) falls back
         Assert.Null(none.GetService<IHealthWindowSource>());
         Assert.IsType<LogAnalyticsHealthWindowSource>(workspace.GetService<IHealthWindowSource>());
         Assert.Contains("must be the workspace's id, a GUID", wrong.Message, StringComparison.Ordinal);

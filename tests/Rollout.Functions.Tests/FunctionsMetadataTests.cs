@@ -21,6 +21,13 @@ public sealed class FunctionsMetadataTests
             Assert.Contains("httpTrigger", functions[http]);
         }
 
+        // Every HTTP function needs a function key (auth level Function), none is anonymous or admin-only.
+        var httpTriggers = metadata.RootElement.EnumerateArray()
+            .SelectMany(f => f.GetProperty("bindings").EnumerateArray().Where(b => b.GetProperty("type").GetString() == "httpTrigger").Select(b => (Name: f.GetProperty("name").GetString()!, Binding: b)))
+            .ToArray();
+        Assert.Equal(5, httpTriggers.Length);
+        Assert.All(httpTriggers, t => Assert.True(t.Binding.TryGetProperty("authLevel", out var level) && level.GetString() == "Function", $"{t.Name}: authLevel {t.Binding}"));
+
         Assert.Contains("orchestrationTrigger", functions["RolloutOrchestrator"]);
         var schedules = metadata.RootElement.EnumerateArray().ToDictionary(
             f => f.GetProperty("name").GetString()!,

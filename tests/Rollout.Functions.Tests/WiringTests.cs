@@ -30,8 +30,11 @@ public sealed class WiringTests
             ("Rollout:Cosmos:Endpoint", "https://cosmos-rollout.documents.azure.com:443/"),
             ("Rollout:Cosmos:UseManagedIdentity", "true"),
             ("Rollout:Cosmos:ManagedIdentityClientId", "00000000-0000-0000-0000-000000000001"),
-            ("Rollout:AzureMonitor:WorkspaceId", Workspace));
+            ("Rollout:AzureMonitor:WorkspaceId", Workspace),
+            ("Rollout:Timers:ChangeFeedMaxAttempts", "3"));
 
+        Assert.Equal(3, provider.GetRequiredService<DualWriteProcessor>().Options.MaxAttempts);
+        Assert.Single(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<SqlServerStartupCheck>());
         Assert.IsType<SqlServerSourceStore>(provider.GetRequiredService<IChangeFeed>());
         Assert.IsType<SqlServerSourceStore>(provider.GetRequiredService<IReconcileSource>());
         Assert.IsType<CosmosTargetStore>(provider.GetRequiredService<ITargetStore>());
@@ -51,11 +54,13 @@ public sealed class WiringTests
     public async Task Without_them_the_feature_runs_on_the_embedded_stores()
     {
         var folder = Path.Combine(Path.GetTempPath(), "rollout-wiring-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var provider = Build(("Rollout:SpecPath", "specs/orders.rollout.json"), ("Rollout:Sqlite:DataDirectory", folder));
+        await using var provider = Build(("Rollout:SpecPath", "specs/orders.rollout.json"), ("Rollout:Sqlite:DataDirectory", folder), ("Rollout:Timers:ChangeFeedMaxAttempts", "2"));
 
         Assert.IsType<SqliteSourceStore>(provider.GetRequiredService<IChangeFeed>());
         Assert.IsType<SqliteTargetStore>(provider.GetRequiredService<ITargetStore>());
         Assert.IsType<SqliteTelemetryStore>(provider.GetRequiredService<IHealthWindowSource>());
+        Assert.Equal(2, provider.GetRequiredService<DualWriteProcessor>().Options.MaxAttempts);
+        Assert.Empty(provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<SqlServerStartupCheck>());
         await provider.DisposeAsync();
         Directory.Delete(folder, recursive: true);
     }

@@ -20,12 +20,19 @@ public sealed class AuditSqlTests
 
         SqlAssert.Parameterised(AuditSql.UnfinishedRun("orders-v2"));
         SqlAssert.Parameterised(AuditSql.ListRuns("orders-v2", 4242));
+        SqlAssert.Parameterised(AuditSql.GetRun("orders-v2", 123456789));
         SqlAssert.Parameterised(AuditSql.StartRun(run));
         SqlAssert.Parameterised(AuditSql.RecordKey(123456789, key));
         SqlAssert.Parameterised(AuditSql.UpdateRun(123456789, "Running", Hostile.Text, counts, null, setLastKey: true));
         SqlAssert.Parameterised(AuditSql.UpdateRun(123456789, "Completed", null, counts, At, setLastKey: false));
         SqlAssert.Parameterised(AuditSql.ListKeys(123456789));
         SqlAssert.Parameterised(AuditSql.OldestUnresolvedSince(123456789));
+    }
+
+    [Fact]
+    public void A_run_is_read_only_with_its_feature()
+    {
+        Assert.Contains("WHERE id = @id AND feature COLLATE Latin1_General_100_BIN2 = @feature", AuditSql.GetRun("orders-v2", 1).Text, StringComparison.Ordinal);
     }
 
     [Fact]

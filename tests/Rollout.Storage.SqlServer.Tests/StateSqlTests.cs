@@ -15,6 +15,27 @@ public sealed class StateSqlTests
     }
 
     [Fact]
+    public void Saving_a_checkpoint_clears_the_failures_counted_at_positions_it_moved_past()
+    {
+        var sql = StateSql.SaveCheckpoint("orders-v2/dualwrite", 5, DateTimeOffset.UnixEpoch).Text;
+
+        Assert.Contains("DELETE FROM [dbo].[rollout_feed_failures] WHERE name COLLATE Latin1_General_100_BIN2 = @name AND position < @version;", sql, StringComparison.Ordinal);
+        Assert.True(sql.IndexOf("MERGE", StringComparison.Ordinal) < sql.IndexOf("DELETE", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_failure_counts_one_more_at_the_same_position_and_restarts_at_one_elsewhere_and_returns_the_count()
+    {
+        var statement = StateSql.RecordFailure("orders-v2/dualwrite", 42, "Conflict (409)", DateTimeOffset.UnixEpoch);
+
+        Assert.Contains("MERGE [dbo].[rollout_feed_failures] WITH (HOLDLOCK) AS f", statement.Text, StringComparison.Ordinal);
+        Assert.Contains("attempts = CASE WHEN f.position = @position THEN f.attempts + 1 ELSE 1 END", statement.Text, StringComparison.Ordinal);
+        Assert.Contains("VALUES (@name, @position, 1, @error, @now)", statement.Text, StringComparison.Ordinal);
+        Assert.EndsWith("OUTPUT inserted.attempts;", statement.Text.TrimEnd(), StringComparison.Ordinal);
+        Assert.Equal(2000, StateSql.RecordFailure("x", 1, new string('e', 5000), DateTimeOffset.UnixEpoch).Parameters.Single(p => p.ParameterName == "@error").Value!.ToString()!.Length);
+    }
+
+    [Fact]
     public void A_lease_is_taken_only_when_free_expired_or_ours_on_the_servers_clock()
     {
         var sql = StateSql.AcquireLease("feed", "a", TimeSpan.FromSeconds(30)).Text;
@@ -47,6 +68,8 @@ public sealed class StateSqlTests
         SqlAssert.Parameterised(StateSql.GetAppLock(Hostile, TimeSpan.FromMilliseconds(45679)), "@result");
         SqlAssert.Parameterised(StateSql.ReleaseAppLock(Hostile));
         SqlAssert.Parameterised(StateSql.GetBackfill(Hostile));
+        SqlAssert.Parameterised(StateSql.GetFailures(Hostile));
+        SqlAssert.Parameterised(StateSql.RecordFailure(Hostile, 987654321, Hostile + "error", new DateTimeOffset(2031, 2, 3, 4, 5, 6, TimeSpan.Zero)));
         SqlAssert.Parameterised(StateSql.SaveBackfill(Hostile, new Rollout.Core.DataPath.BackfillProgress(987654321, Rollout.Core.DataPath.SourceKey.From(["zz-key", 777001L]), 123457, true)));
     }
 

@@ -77,9 +77,9 @@ internal sealed class Pipeline : IAsyncDisposable
         return pipeline;
     }
 
-    public DualWriteProcessor Processor(string instance = "a", int batchSize = 100, Action<FaultPoint>? fault = null) =>
-        new(Spec.Feature, Translator, Source, Target, Target, Target, Target,
-            new DualWriteOptions { InstanceId = instance, BatchSize = batchSize, LeaseDuration = TimeSpan.FromSeconds(30) }, Time, fault);
+    public DualWriteProcessor Processor(string instance = "a", int batchSize = 100, Action<FaultPoint>? fault = null, ITargetStore? target = null, int maxAttempts = DualWriteOptions.DefaultMaxAttempts) =>
+        new(Spec.Feature, Translator, Source, target ?? Target, Target, Target, Target,
+            new DualWriteOptions { InstanceId = instance, BatchSize = batchSize, LeaseDuration = TimeSpan.FromSeconds(30), MaxAttempts = maxAttempts }, Time, fault);
 
     public SqliteAuditStore Audit => new(TargetDb);
 
@@ -97,6 +97,17 @@ internal sealed class Pipeline : IAsyncDisposable
         }
 
         return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The lease row as stored: owner and expiry (Unix ms), or null.</summary>
+    public async Task<(string Owner, long ExpiresAtMs)?> LeaseAsync(string name)
+    {
+        await using var connection = await TargetDb.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT owner, expires_at_ms FROM leases WHERE name = @name";
+        command.Parameters.AddWithValue("@name", name);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await reader.ReadAsync() ? (reader.GetString(0), reader.GetInt64(1)) : null;
     }
 
     public Backfill Backfill(Action<FaultPoint>? fault = null) =>

@@ -24,19 +24,59 @@ public sealed record DualWriteOptions
     /// <summary>Changes per batch.</summary>
     public int BatchSize { get; init; } = 5000;
 
-    /// <summary>How long a lease holds without renewal; renewed every batch.</summary>
+    /// <summary>How long a lease holds without renewal; renewed at a third of it while a batch runs, and before each checkpoint.</summary>
     public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The owner id of this instance (unique per process).</summary>
     public required string InstanceId { get; init; }
+
+    /// <summary>
+    /// Failed attempts to apply a batch at one checkpoint before its changes are applied one at a time and the ones
+    /// the target still refuses are dead-lettered (so one poison change cannot block the feed). Counted durably in the
+    /// checkpoint store, across restarts and instances.
+    /// </summary>
+    public int MaxAttempts { get; init; } = DefaultMaxAttempts;
+
+    /// <summary>Default of <see cref="MaxAttempts"/>, as the Azure SQL trigger binding's.</summary>
+    public const int DefaultMaxAttempts = 5;
+}
+
+/// <summary>
+/// Every change of a batch failed when applied on its own: taken as a failure of the target (an outage, a lost
+/// permission) rather than of the changes, so nothing was dead-lettered; the next run takes the oldest change alone.
+/// </summary>
+public sealed class TargetUnavailableException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public TargetUnavailableException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    public TargetUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    /// <param name="innerException">The first change's failure.</param>
+    public TargetUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
 }
 
 /// <summary>What one batch did.</summary>
-/// <param name="LeaseHeld">False when another instance owns the feed (nothing was done).</param>
+/// <param name="LeaseHeld">
+/// False when another instance owns the feed: nothing was done, or the lease was lost mid-batch, in which case the
+/// batch's writes may have reached the target but its checkpoint was not saved (the new owner replays it harmlessly).
+/// </param>
 /// <param name="Read">Changes read.</param>
 /// <param name="Applied">Writes that changed the target.</param>
 /// <param name="Stale">Writes skipped by the version guard.</param>
-/// <param name="DeadLettered">Changes that could not be translated.</param>
+/// <param name="DeadLettered">Changes that could not be translated, or that the target refused on their own after <see cref="DualWriteOptions.MaxAttempts"/>.</param>
 /// <param name="Checkpoint">Checkpoint after the batch.</param>
 public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Stale, int DeadLettered, long Checkpoint);
 
@@ -46,9 +86,19 @@ public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Sta
 /// dead-letter what cannot be translated, and only then advance the checkpoint. A crash anywhere replays the
 /// batch; the version guard makes the replay harmless (at-least-once delivery, exactly-once effect).
 /// One instance owns a feed at a time through a lease.
+/// <para>
+/// A batch the target refuses is retried from the same checkpoint by the next run, and the failure is counted in the
+/// checkpoint store. At <see cref="DualWriteOptions.MaxAttempts"/> the batch's changes are applied one at a time: those
+/// the target still refuses become dead letters (<see cref="TranslationErrorKind.ApplyFailed"/>, with its reason), the
+/// rest are applied, and the checkpoint moves on. If every change of the batch fails on its own, the target is taken
+/// to be down and nothing is dead-lettered; the next run then takes the oldest change (its version) alone, so a feed
+/// can always move, one change per run at worst.
+/// </para>
 /// </summary>
 public sealed class DualWriteProcessor
 {
+    private const int MaxReasonLength = 2000;
+
     private readonly string _feature;
     private readonly DocumentTranslator _translator;
     private readonly IChangeFeed _feed;
@@ -60,6 +110,7 @@ public sealed class DualWriteProcessor
     private readonly TimeProvider _time;
     private readonly Action<FaultPoint>? _fault;
     private readonly RolloutMetrics? _metrics;
+    private int _running;
 
     /// <summary>Creates a processor.</summary>
     /// <param name="feature">Feature key (names checkpoint and lease).</param>
@@ -102,39 +153,108 @@ public sealed class DualWriteProcessor
     /// <summary>Name of this feature's checkpoint and lease.</summary>
     public string FeedName => FeedNameFor(_feature);
 
+    /// <summary>The processor's settings.</summary>
+    public DualWriteOptions Options => _options;
+
     /// <summary>Name of a feature's dual-write checkpoint and lease.</summary>
     /// <param name="feature">Feature key.</param>
     public static string FeedNameFor(string feature) => $"{feature}/dualwrite";
 
-    /// <summary>Processes one batch if this instance holds (or can take) the lease.</summary>
+    /// <summary>
+    /// Processes one batch if this instance holds (or can take) the lease. The lease is renewed in the background at a
+    /// third of <see cref="DualWriteOptions.LeaseDuration"/> while the batch runs (a batch slowed by throttling keeps
+    /// it) and once more right before the checkpoint; if another instance took it meanwhile, the batch stops (its
+    /// token is cancelled) and its checkpoint is not saved: the new owner replays it, which the version guard makes harmless.
+    /// </summary>
     /// <param name="cancellationToken">Cancellation.</param>
     public async Task<BatchOutcome> RunOnceAsync(CancellationToken cancellationToken)
     {
-        if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
+        // The lease's owner is this processor's instance id, so two calls of one processor would both hold it: one at a time.
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
         }
 
+        try
+        {
+            if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
+            {
+                return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
+            }
+
+            var lease = new LeaseKeeper(this, cancellationToken);
+            await using (lease)
+            {
+                long? checkpoint = null;
+                try
+                {
+                    checkpoint = await _checkpoints.GetAsync(FeedName, lease.Token) ?? 0;
+                    return await RunBatchAsync(checkpoint.Value, lease, lease.Token);
+                }
+                catch (OperationCanceledException) when (lease.Lost && !cancellationToken.IsCancellationRequested)
+                {
+                    return new BatchOutcome(false, 0, 0, 0, 0, checkpoint ?? 0);
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _running, 0);
+        }
+    }
+
+    private async Task<BatchOutcome> RunBatchAsync(long checkpoint, LeaseKeeper lease, CancellationToken cancellationToken)
+    {
         var started = _time.GetTimestamp();
         using var activity = RolloutMetrics.Activities.StartActivity("rollout.dualwrite.batch");
         activity?.SetTag("rollout.feature", _feature);
-        var checkpoint = await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0;
-        var changes = await _feed.ReadChangesAsync(checkpoint, _options.BatchSize, cancellationToken);
+        var attempts = await _checkpoints.GetFailuresAsync(FeedName, cancellationToken) is { } failures && failures.Position == checkpoint ? failures.Attempts : 0;
+        // Past the limit, an isolation found every change failing: the oldest change (its version) alone, so the feed moves.
+        var narrowed = attempts > _options.MaxAttempts;
+        var changes = await _feed.ReadChangesAsync(checkpoint, narrowed ? 1 : _options.BatchSize, cancellationToken);
         if (changes.Count == 0)
         {
             return new BatchOutcome(true, 0, 0, 0, 0, checkpoint);
         }
 
-        var (writes, failed) = WritePlan.Translate(_feature, _translator, changes.Select(c => (c.Key, c.Version, c.Row)).ToArray(), _time.GetUtcNow());
+        var now = _time.GetUtcNow();
+        var (writes, failed) = WritePlan.Translate(_feature, _translator, changes.Select(c => (c.Key, c.Version, c.Row)).ToArray(), now);
 
         _fault?.Invoke(FaultPoint.BeforeApply);
-        var applied = await _target.ApplyAsync(writes, cancellationToken);
+        ApplyResult applied;
+        if (attempts >= _options.MaxAttempts)
+        {
+            applied = await ApplyOneByOneAsync(writes, failed, checkpoint, narrowed, now, cancellationToken);
+        }
+        else
+        {
+            try
+            {
+                applied = await _target.ApplyAsync(writes, cancellationToken);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                if (await _checkpoints.RecordFailureAsync(FeedName, checkpoint, Reason(e), cancellationToken) < _options.MaxAttempts)
+                {
+                    throw;
+                }
+
+                applied = await ApplyOneByOneAsync(writes, failed, checkpoint, narrowed: false, now, cancellationToken);
+            }
+        }
+
         if (failed.Count > 0)
         {
             await _deadLetters.AddAsync(failed, cancellationToken);
         }
 
         _fault?.Invoke(FaultPoint.AfterApplyBeforeCheckpoint);
+
+        if (!await lease.ConfirmAsync(cancellationToken))
+        {
+            // Another instance owns the feed now: no checkpoint from here.
+            return new BatchOutcome(false, 0, 0, 0, 0, checkpoint);
+        }
 
         var last = changes[^1].Version;
         await _checkpoints.SaveAsync(FeedName, last, cancellationToken);
@@ -175,11 +295,13 @@ public sealed class DualWriteProcessor
         var started = _time.GetTimestamp();
         long? target = budget is null ? await _feed.GetCurrentVersionAsync(cancellationToken) : null;
         var total = new BatchOutcome(true, 0, 0, 0, 0, 0);
+        var release = true;
         try
         {
             while (true)
             {
                 var batch = await RunOnceAsync(cancellationToken);
+                release = batch.LeaseHeld; // not ours (another instance's, or another call's of this processor): not ours to give up
                 total = new BatchOutcome(batch.LeaseHeld, total.Read + batch.Read, total.Applied + batch.Applied, total.Stale + batch.Stale,
                     total.DeadLettered + batch.DeadLettered, batch.Checkpoint);
                 progress?.Invoke(batch);
@@ -192,7 +314,10 @@ public sealed class DualWriteProcessor
         }
         finally
         {
-            await ReleaseLeaseAsync(CancellationToken.None);
+            if (release)
+            {
+                await ReleaseLeaseAsync(CancellationToken.None);
+            }
         }
     }
 
@@ -226,6 +351,49 @@ public sealed class DualWriteProcessor
         }
     }
 
+    /// <summary>
+    /// Applies each write on its own; those the target refuses join <paramref name="deadLetters"/>. When every one of
+    /// several writes fails (and the batch was not already narrowed to the oldest change), nothing is dead-lettered:
+    /// the failure is counted and thrown, and the next run narrows the batch.
+    /// </summary>
+    private async Task<ApplyResult> ApplyOneByOneAsync(
+        List<TargetWrite> writes, List<DeadLetter> deadLetters, long checkpoint, bool narrowed, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var (applied, stale) = (0, 0);
+        var refused = new List<DeadLetter>();
+        Exception? first = null;
+        foreach (var write in writes)
+        {
+            try
+            {
+                var result = await _target.ApplyAsync([write], cancellationToken);
+                (applied, stale) = (applied + result.Applied, stale + result.Stale);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                first ??= e;
+                refused.Add(new DeadLetter(0, _feature, write.Key, write.SourceVersion, [new TranslationError("$", null, TranslationErrorKind.ApplyFailed, Reason(e))], now, 1, null));
+            }
+        }
+
+        if (!narrowed && writes.Count > 1 && refused.Count == writes.Count)
+        {
+            var message = $"Every one of the {writes.Count} changes after checkpoint {checkpoint} failed when applied on its own, so the target rather than the changes is taken to be failing and nothing was dead-lettered; the next run applies the oldest change alone. First failure: {Reason(first!)}";
+            await _checkpoints.RecordFailureAsync(FeedName, checkpoint, message, cancellationToken);
+            throw new TargetUnavailableException(message, first!);
+        }
+
+        deadLetters.AddRange(refused);
+        return new ApplyResult(applied, stale);
+    }
+
+    /// <summary>A failure's reason for a dead letter or the failure count: the exception's type and message, bounded.</summary>
+    private static string Reason(Exception e)
+    {
+        var reason = $"{e.GetType().Name}: {e.Message}";
+        return reason.Length <= MaxReasonLength ? reason : reason[..MaxReasonLength];
+    }
+
     /// <summary>Retries open dead letters: re-reads each key's current row, translates it and applies it if it now works.</summary>
     /// <param name="source">Source reader.</param>
     /// <param name="cancellationToken">Cancellation.</param>
@@ -257,11 +425,124 @@ public sealed class DualWriteProcessor
                 write = new TargetWrite(letter.Key, Math.Max(current.Version, letter.Version), result.Document);
             }
 
-            await _target.ApplyAsync([write], cancellationToken);
+            try
+            {
+                // Version-guarded like every write: a newer version the feed applied meanwhile is kept.
+                await _target.ApplyAsync([write], cancellationToken);
+            }
+            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            {
+                failing++;
+                await _deadLetters.RecordRetryAsync(letter.Id, false, write.SourceVersion, [new TranslationError("$", null, TranslationErrorKind.ApplyFailed, Reason(e))], cancellationToken);
+                continue;
+            }
+
             await _deadLetters.RecordRetryAsync(letter.Id, true, write.SourceVersion, [], cancellationToken);
             resolved++;
         }
 
         return (resolved, failing);
+    }
+
+    /// <summary>
+    /// Keeps the feed's lease while a batch runs: renews it at a third of its duration; when a renewal finds another
+    /// owner (or renewals kept failing until it expired), marks it lost and cancels the batch's token.
+    /// </summary>
+    private sealed class LeaseKeeper : IAsyncDisposable
+    {
+        private readonly DualWriteProcessor _owner;
+        private readonly CancellationTokenSource _batch;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _renewing;
+        private volatile bool _lost;
+        private long _renewed;
+
+        public LeaseKeeper(DualWriteProcessor owner, CancellationToken cancellationToken)
+        {
+            _owner = owner;
+            _renewed = owner._time.GetTimestamp(); // just taken by RunOnceAsync
+            _batch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _renewing = RenewAsync();
+        }
+
+        /// <summary>Cancelled when the caller cancels or the lease is lost.</summary>
+        public CancellationToken Token => _batch.Token;
+
+        /// <summary>True once another instance holds the lease.</summary>
+        public bool Lost => _lost;
+
+        /// <summary>
+        /// Stops the background renewal and makes sure the lease is still ours for the checkpoint: false when it is not.
+        /// Renews once more unless it was taken or renewed within a third of its duration (then no other instance can
+        /// hold it: it has two thirds of its duration left, and saving a checkpoint is one statement).
+        /// </summary>
+        public async Task<bool> ConfirmAsync(CancellationToken cancellationToken)
+        {
+            await StopAsync();
+            var options = _owner._options;
+            if (!_lost && _owner._time.GetElapsedTime(Interlocked.Read(ref _renewed)) < options.LeaseDuration / 3)
+            {
+                return true;
+            }
+
+            if (_lost || !await _owner._leases.TryAcquireAsync(_owner.FeedName, options.InstanceId, options.LeaseDuration, cancellationToken))
+            {
+                _lost = true;
+                return false;
+            }
+
+            return true;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await StopAsync();
+            _stop.Dispose();
+            _batch.Dispose();
+        }
+
+        private async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await _renewing;
+        }
+
+        private async Task RenewAsync()
+        {
+            var options = _owner._options;
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(options.LeaseDuration / 3, _owner._time, _stop.Token);
+                    bool held;
+                    try
+                    {
+                        var at = _owner._time.GetTimestamp();
+                        held = await _owner._leases.TryAcquireAsync(_owner.FeedName, options.InstanceId, options.LeaseDuration, _stop.Token);
+                        if (held)
+                        {
+                            Interlocked.Exchange(ref _renewed, at);
+                        }
+                    }
+                    catch (Exception e) when (!(e is OperationCanceledException && _stop.IsCancellationRequested))
+                    {
+                        // A failed renewal is not a lost lease: it holds until it expires, and the next renewal may succeed.
+                        held = _owner._time.GetElapsedTime(Interlocked.Read(ref _renewed)) < options.LeaseDuration;
+                    }
+
+                    if (!held)
+                    {
+                        _lost = true;
+                        await _batch.CancelAsync();
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                // The batch ended.
+            }
+        }
     }
 }

@@ -121,18 +121,51 @@ public interface ICheckpointStore
     /// <param name="version">Version applied.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task SaveAsync(string name, long version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The failed attempts recorded at a feed consumer's position (the checkpoint it could not move past), or null
+    /// when none is recorded; a saved checkpoint past the position clears it.
+    /// </summary>
+    /// <param name="name">Consumer name.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<FeedFailures?> GetFailuresAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Counts one more failed attempt to move past <paramref name="position"/> (durably: the count survives restarts
+    /// and is shared by every instance) and returns the count at that position: 1 when the last failure recorded was
+    /// at another position.
+    /// </summary>
+    /// <param name="name">Consumer name.</param>
+    /// <param name="position">The checkpoint the failed batch started after.</param>
+    /// <param name="error">Why it failed (kept for operators; no secret: an exception's message).</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<int> RecordFailureAsync(string name, long position, string error, CancellationToken cancellationToken);
 }
+
+/// <summary>Failed attempts of a feed consumer to move past one checkpoint.</summary>
+/// <param name="Position">The checkpoint the failing batches started after.</param>
+/// <param name="Attempts">Failed attempts at that position.</param>
+/// <param name="LastError">The last failure's reason.</param>
+/// <param name="LastFailed">When it last failed.</param>
+public sealed record FeedFailures(long Position, int Attempts, string LastError, DateTimeOffset LastFailed);
 
 /// <summary>A change that could not be applied, kept with its reason until a person or a retry resolves it.</summary>
 /// <param name="Id">Store id (0 before it is stored).</param>
 /// <param name="Feature">Feature key.</param>
 /// <param name="Key">Source key.</param>
 /// <param name="Version">Source version of the change.</param>
-/// <param name="Errors">Every field that failed.</param>
+/// <param name="Errors">Every field that failed, or one <see cref="TranslationErrorKind.ApplyFailed"/> error with the target's reason.</param>
 /// <param name="FirstSeen">When it was first dead-lettered.</param>
-/// <param name="Attempts">Translation attempts so far.</param>
+/// <param name="Attempts">Attempts so far (the first failure and each retry).</param>
 /// <param name="ResolvedAt">When a retry applied it, or null.</param>
-public sealed record DeadLetter(long Id, string Feature, SourceKey Key, long Version, IReadOnlyList<TranslationError> Errors, DateTimeOffset FirstSeen, int Attempts, DateTimeOffset? ResolvedAt);
+public sealed record DeadLetter(long Id, string Feature, SourceKey Key, long Version, IReadOnlyList<TranslationError> Errors, DateTimeOffset FirstSeen, int Attempts, DateTimeOffset? ResolvedAt)
+{
+    /// <summary>
+    /// True when the change translated but the target kept refusing it (<see cref="TranslationErrorKind.ApplyFailed"/>),
+    /// rather than a row that cannot be translated.
+    /// </summary>
+    public bool IsApplyFailure => Errors.Any(e => e.Kind == TranslationErrorKind.ApplyFailed);
+}
 
 /// <summary>Dead-letter records.</summary>
 public interface IDeadLetterStore

@@ -221,6 +221,12 @@ public interface IReconcileAuditStore
     /// <param name="cancellationToken">Cancellation.</param>
     Task FinishRunAsync(long runId, ReconcileStatus status, ReconcileCounts counts, DateTimeOffset ended, CancellationToken cancellationToken);
 
+    /// <summary>One run of a feature, or null when there is no run of that id or it belongs to another feature.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="runId">Run id.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<ReconcileRun?> GetRunAsync(string feature, long runId, CancellationToken cancellationToken);
+
     /// <summary>Runs of a feature, newest first.</summary>
     /// <param name="feature">Feature key.</param>
     /// <param name="max">At most this many.</param>

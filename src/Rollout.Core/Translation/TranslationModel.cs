@@ -13,6 +13,12 @@ public enum TranslationErrorKind
 
     /// <summary>The value could not be converted.</summary>
     ConversionFailed,
+
+    /// <summary>
+    /// Not a translation error: the row translated, but the target store kept refusing the write when it was applied
+    /// alone (an id clash, an oversized document, a lost concurrency race every time…); the message is the store's.
+    /// </summary>
+    ApplyFailed,
 }
 
 /// <summary>One field that could not be translated; goes into a dead-letter record as is.</summary>

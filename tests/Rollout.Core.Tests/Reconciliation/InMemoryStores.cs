@@ -185,6 +185,9 @@ internal sealed class InMemoryAudit : IReconcileAuditStore
         return Task.CompletedTask;
     }
 
+    public Task<ReconcileRun?> GetRunAsync(string feature, long runId, CancellationToken cancellationToken) =>
+        Task.FromResult(_runs.TryGetValue(runId, out var run) && run.Feature == feature ? run : null);
+
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ReconcileRun>>(_runs.Values.Where(r => r.Feature == feature).OrderByDescending(r => r.Id).Take(max).ToArray());
 

@@ -46,5 +46,7 @@ public sealed class SqlServerAuditStoreTests(SqlServerDatabaseFixture db)
         Assert.Equal([second, first], runs.Select(r => r.Id));
         Assert.Equal((ReconcileStatus.Completed, T0.AddMinutes(2), "[20]"), (runs[1].Status, runs[1].Ended!.Value, runs[1].LastKey?.Text));
         Assert.Single(await store.ListRunsAsync(feature, 1, CancellationToken.None));
+        Assert.Equal(first, (await store.GetRunAsync(feature, first, CancellationToken.None))!.Id);
+        Assert.Null(await store.GetRunAsync(feature + "-other", first, CancellationToken.None));
     }
 }

@@ -29,6 +29,42 @@ public sealed class SqlServerStateStoreTests(SqlServerDatabaseFixture db)
     }
 
     [SqlServerFact]
+    public async Task Failures_are_counted_per_position_and_cleared_when_the_checkpoint_moves_past_them()
+    {
+        var store = await StoreAsync();
+        var name = db.NewTableName("failures-");
+
+        Assert.Null(await store.GetFailuresAsync(name, CancellationToken.None));
+        Assert.Equal(1, await store.RecordFailureAsync(name, 10, "first", CancellationToken.None));
+        Assert.Equal(2, await store.RecordFailureAsync(name, 10, "second", CancellationToken.None));
+        var failures = await store.GetFailuresAsync(name, CancellationToken.None);
+        Assert.Equal((10L, 2, "second"), (failures!.Position, failures.Attempts, failures.LastError));
+        Assert.Equal(1, await store.RecordFailureAsync(name, 11, "elsewhere", CancellationToken.None));
+        await store.SaveAsync(name, 11, CancellationToken.None);
+        Assert.NotNull(await store.GetFailuresAsync(name, CancellationToken.None)); // at the checkpoint: not moved past yet
+        await store.SaveAsync(name, 12, CancellationToken.None);
+        Assert.Null(await store.GetFailuresAsync(name, CancellationToken.None));
+    }
+
+    [SqlServerFact]
+    public async Task The_schema_check_finds_an_untracked_table_and_passes_once_tracking_is_on()
+    {
+        await StoreAsync(); // the rollout_* tables
+        var table = SqlServerTableName.Parse("dbo." + db.NewTableName("Checked"));
+        var missing = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        await db.ExecuteAsync($"CREATE TABLE {table.Quoted} (Id int NOT NULL PRIMARY KEY)");
+        var untracked = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        await db.ExecuteAsync($"ALTER TABLE {table.Quoted} ENABLE CHANGE_TRACKING");
+        var ready = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+
+        Assert.Empty(missing.MissingTables);
+        Assert.False(missing.SourceTableExists);
+        Assert.True(untracked.SourceTableExists);
+        Assert.False(untracked.SourceTableTracked);
+        Assert.True(ready.IsReady, ready.Describe("fix"));
+    }
+
+    [SqlServerFact]
     public async Task Backfill_progress_is_null_before_the_first_save_and_then_the_last_saved()
     {
         var store = await StoreAsync();
