@@ -503,7 +503,11 @@ public sealed class DualWriteProcessor
 
         private async Task StopAsync()
         {
-            await _stop.CancelAsync();
+            // Cancel, not CancelAsync: CancelAsync queues the callbacks to the thread pool and waits for them, and a busy
+            // pool (synchronous SQLite calls elsewhere in the process) delayed every batch's end by up to a second.
+#pragma warning disable CA1849
+            _stop.Cancel();
+#pragma warning restore CA1849
             await _renewing;
         }
 
