@@ -1,0 +1,160 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Rollout.Core.DataPath;
+using Rollout.Core.Reconciliation;
+using Rollout.Tests.Shared;
+
+namespace Rollout.Storage.Sqlite.Tests;
+
+/// <summary>
+/// The source-store contract on the embedded store: a real SQLite file in a temp folder per test, change capture by the
+/// store's triggers. Each row change gets a version of its own, and a row deleted and inserted again is an insert.
+/// </summary>
+public sealed class SqliteSourceStoreContractTests : SourceStoreContract, IDisposable
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));
+    private readonly SqliteDatabase _database;
+
+    public SqliteSourceStoreContractTests() => _database = new SqliteDatabase(Path.Combine(_folder, "source.db"));
+
+    protected override bool TransactionsShareOneVersion => false;
+
+    protected override ChangeOperation? ReinsertedRowOperation => ChangeOperation.Insert;
+
+    protected override async Task<SourceUnderTest> NewOrdersAsync(int preexistingRows = 0)
+    {
+        await RunAsync("CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT);"
+            + string.Concat(Enumerable.Range(1, preexistingRows).Select(i => string.Create(CultureInfo.InvariantCulture, $"INSERT INTO Orders VALUES ({i}, {i % 7}, {i * 100}, 'new');"))));
+        return await TrackAsync("dbo.Orders", ["OrderId"], ["CustomerId", "TotalCents", "Status"]);
+    }
+
+    protected override async Task<SourceUnderTest> NewCodesAsync(params string[] codes)
+    {
+        await RunAsync("CREATE TABLE Codes (Code TEXT COLLATE NOCASE PRIMARY KEY, Label TEXT)");
+        foreach (var code in codes)
+        {
+            await RunAsync("INSERT INTO Codes VALUES (@code, 'x')", ("@code", code));
+        }
+
+        return await TrackAsync("Codes", ["Code"], ["Label"]);
+    }
+
+    protected override async Task<SourceUnderTest> NewLinesAsync(params (string Tenant, int Line)[] rows)
+    {
+        await RunAsync("CREATE TABLE Lines (TenantId TEXT COLLATE NOCASE NOT NULL, Line INTEGER NOT NULL, Qty INTEGER, PRIMARY KEY (TenantId, Line))");
+        foreach (var (tenant, line) in rows)
+        {
+            await RunAsync("INSERT INTO Lines VALUES (@tenant, @line, @line * 10)", ("@tenant", tenant), ("@line", line));
+        }
+
+        return await TrackAsync("Lines", ["TenantId", "Line"], ["Qty"]);
+    }
+
+    protected override Task InitializeStoreAsync(SourceUnderTest source, string? table, string[] keys, string[] columns) =>
+        new SqliteSourceStore(_database, table ?? source.Table, keys, columns).InitializeAsync();
+
+    /// <summary>The embedded store's own numbering: one counter from zero per database, one step per row change.</summary>
+    [Fact]
+    public async Task Versions_count_committed_row_changes_from_zero_and_a_key_change_takes_two()
+    {
+        var s = await NewOrdersAsync(preexistingRows: 3);
+        Assert.Equal(0, await s.Feed.GetCurrentVersionAsync(Ct));
+
+        await s.ExecuteRolledBackAsync("INSERT INTO Orders VALUES (9, 1, 1, 'x')");
+        Assert.Equal(0, await s.Feed.GetCurrentVersionAsync(Ct));
+        Assert.Equal(1, await s.ExecuteAsync("UPDATE Orders SET Status = 'x' WHERE OrderId = 1"));
+        Assert.Equal(3, await s.ExecuteInOneTransactionAsync("INSERT INTO Orders VALUES (4, 1, 1, 'a')", "INSERT INTO Orders VALUES (5, 1, 1, 'b')"));
+        Assert.Equal(5, await s.ExecuteAsync("UPDATE Orders SET OrderId = 10 WHERE OrderId = 4"));
+
+        var changes = await s.Feed.ReadChangesAsync(0, 100, Ct);
+
+        Assert.Equal(
+            [("[1]", 1L, ChangeOperation.Update), ("[5]", 3L, ChangeOperation.Insert), ("[4]", 4L, ChangeOperation.Delete), ("[10]", 5L, ChangeOperation.Insert)],
+            changes.Select(c => (c.Key.Text, c.Version, c.Operation)));
+    }
+
+    private async Task<SourceUnderTest> TrackAsync(string table, string[] keys, string[] columns)
+    {
+        var store = new SqliteSourceStore(_database, table, keys, columns);
+        await store.InitializeAsync();
+        return new SqliteSource(this, store);
+    }
+
+    /// <summary>Set-up: a statement before change capture is installed.</summary>
+    private async Task RunAsync(string sql, params (string Name, object? Value)[] parameters)
+    {
+        await using var connection = await _database.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private async Task<long> ExecuteInTransactionAsync(bool commit, IEnumerable<string> statements)
+    {
+        await using var connection = await _database.OpenAsync();
+        await using (var transaction = connection.BeginTransaction())
+        {
+            foreach (var sql in statements)
+            {
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = sql;
+                await command.ExecuteNonQueryAsync();
+            }
+
+            if (commit)
+            {
+                await transaction.CommitAsync();
+            }
+            else
+            {
+                await transaction.RollbackAsync();
+            }
+        }
+
+        return await CurrentVersionAsync(connection);
+    }
+
+    /// <summary>The triggers' counter, read directly rather than through the store.</summary>
+    private static async Task<long> CurrentVersionAsync(SqliteConnection connection)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT v FROM rollout_version WHERE id = 1";
+        return (long)(await command.ExecuteScalarAsync())!;
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Best effort: the temp folder is cleaned by the OS.
+        }
+    }
+
+    private sealed class SqliteSource(SqliteSourceStoreContractTests owner, SqliteSourceStore store) : SourceUnderTest
+    {
+        public override IChangeFeed Feed => store;
+
+        public override IReconcileSource Reader => store;
+
+        public override string Table => store.TableName;
+
+        public override Task InitializeAsync() => store.InitializeAsync();
+
+        public override Task<long> ExecuteAsync(string sql) => owner.ExecuteInTransactionAsync(commit: true, [sql]);
+
+        public override Task<long> ExecuteInOneTransactionAsync(params string[] statements) => owner.ExecuteInTransactionAsync(commit: true, statements);
+
+        public override Task ExecuteRolledBackAsync(string sql) => owner.ExecuteInTransactionAsync(commit: false, [sql]);
+    }
+}
