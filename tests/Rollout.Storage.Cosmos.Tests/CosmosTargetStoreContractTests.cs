@@ -6,11 +6,11 @@ using Rollout.Core.DataPath;
 namespace Rollout.Storage.Cosmos.Tests;
 
 /// <summary>
-/// The target-store contract on <see cref="CosmosTargetStore"/>: against the local Cosmos-compatible server (through
-/// <see cref="CosmosQueryProxy"/>, bulk off), or against <c>COSMOS_ENDPOINT</c> when it is set (bulk on). Each test has a
-/// container of its own.
+/// The target-store contract on <see cref="CosmosTargetStore"/>, and what is particular to Cosmos: on the local
+/// Cosmos-compatible server (through <see cref="CosmosQueryProxy"/>, bulk off) always, and on <c>COSMOS_ENDPOINT</c> (bulk on)
+/// where it is set. Each test has a container of its own.
 /// </summary>
-public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IClassFixture<CosmosServerFixture>, IAsyncLifetime
+public abstract class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -36,7 +36,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Item_carries_the_pipeline_fields_in_its_rollout_property()
     {
         var store = await server.NewStoreAsync();
@@ -53,7 +53,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal("c3", (string?)item.Resource["customerId"]);
     }
 
-    [Theory]
+    [TargetTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_write_that_loses_a_race_reads_again_and_decides_again(bool delete)
@@ -80,7 +80,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(Doc(1, "c1", 9m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_create_that_loses_a_race_reads_again_and_applies_when_still_newer()
     {
         var store = await server.NewStoreAsync();
@@ -101,7 +101,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(4, (await store.GetAsync(Key(1), CancellationToken.None))!.SourceVersion);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Updates_of_documents_in_place_are_decided_from_one_read_many_without_key_queries()
     {
         var store = await server.NewStoreAsync();
@@ -116,7 +116,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(10, store.KeyQueries);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Missing_item_reads_as_not_found_and_cross_partition_queries_work()
     {
         var store = await server.NewStoreAsync();
@@ -129,7 +129,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal([Key(1), Key(2)], all.Select(e => e.Key));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Two_source_keys_mapping_to_one_id_and_partition_key_fail_the_write()
     {
         var store = await server.NewStoreAsync();
@@ -142,7 +142,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Null(await store.GetAsync(Key(2), CancellationToken.None));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task An_older_item_left_behind_by_a_partition_key_move_is_hidden_and_removed_by_the_next_write()
     {
         var store = await server.NewStoreAsync();
@@ -164,7 +164,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.True((await store.GetAsync(Key(1), CancellationToken.None))!.IsTombstone);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task An_item_not_written_by_rollout_at_the_documents_place_fails_the_write()
     {
         var store = await server.NewStoreAsync();
@@ -175,3 +175,8 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Contains("not written by Rollout", error.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class CosmosTargetStoreContractOnLocalServer(LocalCosmosServer server) : CosmosTargetStoreContractTests(server), IClassFixture<LocalCosmosServer>;
+
+[RequiresEnvironment(ConfiguredCosmosEndpoint.Variable, ConfiguredCosmosEndpoint.SkipReason)]
+public sealed class CosmosTargetStoreContractOnCosmosEndpoint(ConfiguredCosmosEndpoint server) : CosmosTargetStoreContractTests(server), IClassFixture<ConfiguredCosmosEndpoint>;

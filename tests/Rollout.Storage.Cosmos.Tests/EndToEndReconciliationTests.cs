@@ -10,7 +10,7 @@ namespace Rollout.Storage.Cosmos.Tests;
 /// The real pipeline on both targets: one SQLite source with change capture, a dual-write processor per target (SQLite and
 /// Cosmos), the same drift in both, and the core's reconciler on each: the runs find, repair and flag the same keys.
 /// </summary>
-public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>, IAsyncLifetime
+public abstract class EndToEndReconciliationTests(CosmosServerFixture server) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -31,7 +31,7 @@ public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IC
 
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "rollout-e2e-" + Guid.NewGuid().ToString("N"));
 
-    [Theory]
+    [TargetTheory]
     [InlineData(ReconcileDepth.Quick)]
     [InlineData(ReconcileDepth.Deep)]
     public async Task Reconciliation_finds_repairs_and_flags_the_same_keys_on_sqlite_and_cosmos(ReconcileDepth depth)
@@ -143,3 +143,8 @@ public sealed class EndToEndReconciliationTests(CosmosServerFixture server) : IC
 
     private sealed record Side(ITargetStore Target, IReconcileTarget Ranges, SqliteAuditStore Audit, Reconciler Reconciler);
 }
+
+public sealed class EndToEndReconciliationOnLocalServer(LocalCosmosServer server) : EndToEndReconciliationTests(server), IClassFixture<LocalCosmosServer>;
+
+[RequiresEnvironment(ConfiguredCosmosEndpoint.Variable, ConfiguredCosmosEndpoint.SkipReason)]
+public sealed class EndToEndReconciliationOnCosmosEndpoint(ConfiguredCosmosEndpoint server) : EndToEndReconciliationTests(server), IClassFixture<ConfiguredCosmosEndpoint>;

@@ -37,7 +37,7 @@ public abstract class TargetStoreContract
 
     protected static TargetWrite Delete(long id, long version, bool repair = false) => new(Key(id), version, null, repair);
 
-    [Fact]
+    [TargetFact]
     public async Task Insert_then_get_returns_the_document_with_version_and_hash()
     {
         var store = await NewStoreAsync();
@@ -57,7 +57,7 @@ public abstract class TargetStoreContract
         Assert.False(document.IsTombstone);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Get_of_a_missing_key_returns_null()
     {
         var store = await NewStoreAsync();
@@ -66,7 +66,7 @@ public abstract class TargetStoreContract
         Assert.Null(await store.Target.GetAsync(Key(2), Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Newer_version_replaces_and_older_version_is_ignored()
     {
         var store = await NewStoreAsync();
@@ -82,7 +82,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 2m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Replaying_a_batch_changes_nothing()
     {
         var store = await NewStoreAsync();
@@ -97,7 +97,7 @@ public abstract class TargetStoreContract
         Assert.Equal(before, await store.Reconcile.ReadRangeAsync(null, null, withHashes: true, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Equal_version_is_stale_unless_it_is_a_repair()
     {
         var store = await NewStoreAsync();
@@ -112,7 +112,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 10.5m, "right").Hash, (await store.Target.GetAsync(Key(1), Ct))!.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Repair_never_overwrites_a_newer_version()
     {
         var store = await NewStoreAsync();
@@ -129,7 +129,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 10.5m, "live").Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Delete_leaves_a_versioned_tombstone_that_blocks_an_older_upsert()
     {
         var store = await NewStoreAsync();
@@ -155,7 +155,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 99m).Hash, live.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Delete_of_a_key_never_written_still_blocks_its_older_insert()
     {
         var store = await NewStoreAsync();
@@ -172,7 +172,7 @@ public abstract class TargetStoreContract
         Assert.Equal((Key(7), 11L, false), (entry.Key, entry.Version, entry.IsTombstone));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_new_partition_key_moves_the_document_and_the_key_keeps_one_entry()
     {
         var store = await NewStoreAsync();
@@ -188,7 +188,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c2", 10.5m).Hash, entry.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Concurrent_writers_of_one_key_end_at_the_newest_version()
     {
         var store = await NewStoreAsync();
@@ -202,7 +202,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 13m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Range_reads_are_in_key_order_with_exclusive_lower_and_inclusive_upper_bounds()
     {
         var store = await NewStoreAsync();
@@ -227,7 +227,7 @@ public abstract class TargetStoreContract
         Assert.Empty(await store.Reconcile.ReadRangeAsync(Key(2), Key(6), withHashes: false, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Text_and_composite_keys_read_back_in_sort_key_order()
     {
         var store = await NewStoreAsync();
@@ -240,7 +240,7 @@ public abstract class TargetStoreContract
         Assert.Equal(keys[1], (await store.Target.GetAsync(SourceKey.From(["a", 10L]), Ct))!.Key);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Digests_are_the_core_functions_over_the_live_documents()
     {
         var store = await NewStoreAsync();
@@ -257,7 +257,7 @@ public abstract class TargetStoreContract
         Assert.Equal(new RangeDigest(2, RowDigest.Of(12, writes[1].Document!.Hash) + RowDigest.Of(13, writes[2].Document!.Hash), 0), part);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Two_stores_with_the_same_content_have_equal_digests_and_one_different_document_changes_them()
     {
         var a = await NewStoreAsync();
@@ -290,7 +290,7 @@ public abstract class TargetStoreContract
         Assert.NotEqual(await a.Reconcile.QuickDigestAsync(null, null, Ct), await b.Reconcile.QuickDigestAsync(null, null, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Read_unmatched_returns_only_what_differs_from_the_expected_digests()
     {
         var store = await NewStoreAsync();
@@ -313,7 +313,7 @@ public abstract class TargetStoreContract
         Assert.Equal([Key(3)], bounded.Entries.Select(e => e.Key));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_document_changed_outside_the_pipeline_is_reported_tampered_until_a_write_replaces_it()
     {
         var store = await NewStoreAsync();
