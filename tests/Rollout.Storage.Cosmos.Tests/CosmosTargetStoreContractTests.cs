@@ -36,6 +36,12 @@ public abstract class CosmosTargetStoreContractTests(CosmosServerFixture server)
         Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
     }
 
+    protected override TargetUnderTest OtherInstance(TargetUnderTest store)
+    {
+        var other = new CosmosTargetStore(((CosmosTargetStore)store.Engine).Container, "/customerId");
+        return new TargetUnderTest(other, other, other);
+    }
+
     [TargetFact]
     public async Task Item_carries_the_pipeline_fields_in_its_rollout_property()
     {
@@ -114,6 +120,49 @@ public abstract class CosmosTargetStoreContractTests(CosmosServerFixture server)
         Assert.Equal(new ApplyResult(10, 0), updated);
         Assert.Equal(new ApplyResult(0, 10), replay);
         Assert.Equal(10, store.KeyQueries);
+    }
+
+    [TargetFact]
+    public async Task Read_keys_reads_the_places_it_has_seen_in_one_read_many_and_looks_up_the_other_keys_in_one_query()
+    {
+        var store = await server.NewStoreAsync();
+        await store.ApplyAsync([.. Enumerable.Range(1, 12).Select(i => Upsert(i, i, customer: $"c{i % 4}"))], CancellationToken.None);
+        SourceKey[] asked = [.. Enumerable.Range(1, 14).Select(i => Key(i))]; // 13 and 14 were never written
+        var reader = new CosmosTargetStore(store.Container, "/customerId");
+
+        var first = await reader.ReadKeysAsync(asked, CancellationToken.None);
+        Assert.Equal((0, 1), (reader.ReadManyRequests, reader.KeyListQueries)); // no place known yet: one lookup for all
+        var second = await reader.ReadKeysAsync(asked, CancellationToken.None);
+        Assert.Equal((1, 2), (reader.ReadManyRequests, reader.KeyListQueries)); // one ReadMany over four partitions; 13 and 14 looked up again
+
+        Assert.Equal(first, second);
+        Assert.Equal(12, first.Count(e => e is not null));
+        Assert.Equal(0, reader.KeyQueries);
+
+        var ranged = new CosmosTargetStore(store.Container, "/customerId");
+        await ranged.ReadRangeAsync(Key(4), Key(8), withHashes: false, CancellationToken.None);
+        var third = await ranged.ReadKeysAsync([Key(6), Key(5), Key(8), Key(6)], CancellationToken.None);
+        Assert.Equal((1, 0), (ranged.ReadManyRequests, ranged.KeyListQueries)); // the range read showed their places
+        Assert.Equal([first[5], first[4], first[7], first[5]], third);
+    }
+
+    [TargetFact]
+    public async Task Read_keys_finds_a_key_another_instance_moved_since_its_place_was_seen_by_looking_it_up()
+    {
+        var store = await server.NewStoreAsync();
+        var rival = new CosmosTargetStore(store.Container, "/customerId");
+        await store.ApplyAsync([Upsert(1, 1, customer: "a"), Upsert(2, 1, customer: "a")], CancellationToken.None);
+        await store.ReadRangeAsync(null, null, withHashes: false, CancellationToken.None);
+
+        await rival.ApplyAsync([Upsert(1, 2, customer: "b")], CancellationToken.None);
+        var (readMany, queries) = (store.ReadManyRequests, store.KeyListQueries); // the writes' ReadMany counts too
+        var entries = await store.ReadKeysAsync([Key(1), Key(2)], CancellationToken.None);
+
+        Assert.Equal([2L, 1L], entries.Select(e => e!.Version));
+        Assert.Equal((readMany + 1, queries + 1), (store.ReadManyRequests, store.KeyListQueries)); // key 1 was not at its old place any more
+        var again = await store.ReadKeysAsync([Key(1)], CancellationToken.None);
+        Assert.Equal((readMany + 2, queries + 1), (store.ReadManyRequests, store.KeyListQueries)); // and is read at its new place from then on
+        Assert.Equal(entries[0], again[0]);
     }
 
     [TargetFact]

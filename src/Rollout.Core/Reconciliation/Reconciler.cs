@@ -80,6 +80,16 @@ public interface IReconcileTarget
     /// <param name="expected">Expected digests of the source rows of the range, in key order.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The entries of a list of keys, read together in as few round trips as the store allows (the reconciler's second look at
+    /// a segment's drifted keys): one result per key, in the order given (a key listed twice gets its entry twice), null where
+    /// the target holds nothing for the key, not even a tombstone. Entries are what <see cref="ReadRangeAsync"/> gives with
+    /// hashes: version, tombstone flag, content hash and the write-marker flag, as the target holds them when read.
+    /// </summary>
+    /// <param name="keys">Keys, in any order, duplicates allowed.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>Counts of one run.</summary>

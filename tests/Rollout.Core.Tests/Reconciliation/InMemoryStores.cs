@@ -138,6 +138,14 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
         return Task.FromResult(new UnmatchedEntries(matched, entries, documents.Length));
     }
 
+    public Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken)
+    {
+        using var scope = _lock.EnterScope();
+        return Task.FromResult<IReadOnlyList<TargetEntry?>>(keys
+            .Select(k => Documents.TryGetValue((long)k.Values()[0]!, out var d) ? new TargetEntry(k, d.Version, d.Tombstone, d.Hash, d.Tampered) : null)
+            .ToArray());
+    }
+
     private KeyValuePair<long, StoredDocument>[] In(SourceKey? after, SourceKey? upTo)
     {
         var low = after is null ? long.MinValue : (long)after.Values()[0]!;
