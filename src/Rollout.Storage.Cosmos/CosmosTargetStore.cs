@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text.Json;
 using Microsoft.Azure.Cosmos;
@@ -22,6 +23,13 @@ namespace Rollout.Storage.Cosmos;
 /// the same digests for the same content.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Key-list reads (<see cref="ReadKeysAsync"/>) use the places (id and partition key) of the items this instance last saw for
+/// each key in a range or key-list read (and moved itself): one <c>ReadMany</c> for the keys whose place it knows, and one
+/// query on the sort form for the rest (keys it has not seen, or whose item is no longer at the place). A key moved to another
+/// partition by another instance since its place was seen is found by that query once the move's delete of the older item has
+/// happened; until then the older item is read (see the README).
+/// </para>
 /// There is no transaction across items: <see cref="ApplyAsync"/> applies each write on its own. A batch that fails
 /// part-way is retried by the dual-write processor (the checkpoint moves only after a batch succeeded), and the
 /// writes already applied are then stale no-ops. When a key's partition key changes between versions, the newer
@@ -31,6 +39,18 @@ namespace Rollout.Storage.Cosmos;
 public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
 {
     private const int PageSize = 1000;
+
+    /// <summary>
+    /// Distinct keys per round of <see cref="ReadKeysAsync"/>: one <c>ReadMany</c> (which the SDK sends as one query per partition
+    /// key range, up to 1,000 items each) and at most one <c>IN</c> query with a parameter per key.
+    /// </summary>
+    internal const int KeysPerRead = 256;
+
+    /// <summary>Places remembered at most; past this the memory starts again (a forgotten place costs a query, never a wrong answer).</summary>
+    private const int MaxKnownPlaces = 65_536;
+
+    /// <summary>Where the newest item of a key was seen, by the key's sort text.</summary>
+    private readonly ConcurrentDictionary<string, ItemPlace> _places = new(StringComparer.Ordinal);
 
     private readonly Container _container;
     private readonly string _partitionKeyPath;
@@ -79,6 +99,16 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
     internal int KeyQueries => _keyQueries;
 
     private int _keyQueries;
+
+    /// <summary><c>ReadMany</c> requests made (writes and key-list reads).</summary>
+    internal int ReadManyRequests => _readManyRequests;
+
+    private int _readManyRequests;
+
+    /// <summary>Queries of a key-list read for the keys whose place was not known.</summary>
+    internal int KeyListQueries => _keyListQueries;
+
+    private int _keyListQueries;
 
     /// <summary>Creates the database and the container (partitioned by the store's path) when they do not exist.</summary>
     /// <param name="throughput">Throughput of a new container, or null.</param>
@@ -157,17 +187,35 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             return places;
         }
 
-        using var response = await _container.ReadManyItemsStreamAsync(wanted, cancellationToken: cancellationToken).ConfigureAwait(false);
-        response.EnsureSuccessStatusCode();
-        using var json = await JsonDocument.ParseAsync(response.Content, cancellationToken: cancellationToken).ConfigureAwait(false);
-        foreach (var element in json.RootElement.GetProperty("Documents").EnumerateArray())
+        foreach (var item in await ReadManyAsync(wanted, foreignIsError: true, cancellationToken).ConfigureAwait(false))
         {
-            var item = CosmosDocuments.Read(element, _partitionPath)
-                ?? throw NotOurs(element.GetProperty("id").GetString());
             places[Place(item.Id, item.PartitionKey)] = item;
         }
 
         return places;
+    }
+
+    /// <summary>The items at the given places, in one <c>ReadMany</c>; an item not written by Rollout fails or is left out.</summary>
+    private async Task<List<StoredItem>> ReadManyAsync(IReadOnlyList<(string Id, PartitionKey PartitionKey)> places, bool foreignIsError, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _readManyRequests);
+        using var response = await _container.ReadManyItemsStreamAsync(places, cancellationToken: cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        using var json = await JsonDocument.ParseAsync(response.Content, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var items = new List<StoredItem>();
+        foreach (var element in json.RootElement.GetProperty("Documents").EnumerateArray())
+        {
+            if (CosmosDocuments.Read(element, _partitionPath) is { } item)
+            {
+                items.Add(item);
+            }
+            else if (foreignIsError)
+            {
+                throw NotOurs(element.GetProperty("id").GetString());
+            }
+        }
+
+        return items;
     }
 
     private static InvalidOperationException NotOurs(string? id) =>
@@ -249,6 +297,13 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             }
 
             response.EnsureSuccessStatusCode();
+            var sort = CosmosDocuments.SortText(write.Key);
+            if (_places.ContainsKey(sort))
+            {
+                // This instance moved (or re-placed) a key it had seen: its key-list reads go to the new place.
+                _places[sort] = new ItemPlace(id, partitionKey);
+            }
+
             foreach (var other in items.Where(i => !i.SamePlace(id, partitionKey)))
             {
                 // The key moved to another partition (or a tombstone without a place is replaced): remove the older item.
@@ -271,8 +326,13 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken) =>
-        (await ReadRangeItemsAsync(after, upTo, cancellationToken).ConfigureAwait(false)).Select(i => i.ToEntry(withHashes)).ToList();
+    public async Task<IReadOnlyList<TargetEntry>> ReadRangeAsync(SourceKey? after, SourceKey? upTo, bool withHashes, CancellationToken cancellationToken)
+    {
+        var items = await ReadRangeItemsAsync(after, upTo, cancellationToken).ConfigureAwait(false);
+        // The reconciler reads a range's entries to classify them, and then may read the drifted keys again (ReadKeysAsync).
+        Remember(items);
+        return items.Select(i => i.ToEntry(withHashes)).ToList();
+    }
 
     /// <inheritdoc />
     public async Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken) =>
@@ -289,6 +349,7 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
         var items = await ReadRangeItemsAsync(after, upTo, cancellationToken).ConfigureAwait(false);
         var matched = new bool[expected.Count];
         var entries = new List<TargetEntry>();
+        var unmatched = new List<StoredItem>();
         var next = 0;
         foreach (var item in items)
         {
@@ -310,10 +371,113 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             }
 
             entries.Add(item.ToEntry(withHash: true));
+            unmatched.Add(item);
         }
 
+        Remember(unmatched);
         return new UnmatchedEntries(matched, entries, items.Count);
     }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Per <see cref="KeysPerRead"/> distinct keys: one <c>ReadMany</c> of the places where this instance last saw the keys' items,
+    /// then one query on the sort form (<c>_rollout.sort IN (@k0, …)</c>, the lookup the write path uses for a key without a
+    /// place, for all of them at once) for the keys whose place it does not know or whose item is no longer there.
+    /// </remarks>
+    public async Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var sorts = keys.Select(CosmosDocuments.SortText).ToArray();
+        var found = new Dictionary<string, StoredItem>(StringComparer.Ordinal);
+        foreach (var chunk in sorts.Distinct(StringComparer.Ordinal).Chunk(KeysPerRead))
+        {
+            var known = new Dictionary<string, string>(StringComparer.Ordinal); // place -> sort text of the key seen there
+            var places = new List<(string, PartitionKey)>();
+            foreach (var sort in chunk)
+            {
+                if (_places.TryGetValue(sort, out var place) && known.TryAdd(Place(place.Id, place.PartitionKey), sort))
+                {
+                    places.Add((place.Id, place.PartitionKey));
+                }
+            }
+
+            if (places.Count > 0)
+            {
+                foreach (var item in await ReadManyAsync(places, foreignIsError: false, cancellationToken).ConfigureAwait(false))
+                {
+                    // Only the key's own item counts: a place can have been taken by another key since it was seen.
+                    var sort = CosmosDocuments.SortText(item.Key);
+                    if (known.TryGetValue(Place(item.Id, item.PartitionKey), out var expected) && string.Equals(expected, sort, StringComparison.Ordinal))
+                    {
+                        found[sort] = item;
+                    }
+                }
+            }
+
+            var unknown = chunk.Where(sort => !found.ContainsKey(sort)).ToArray();
+            if (unknown.Length > 0)
+            {
+                foreach (var item in await QueryKeysAsync(unknown, cancellationToken).ConfigureAwait(false))
+                {
+                    // A key can have two items after a partition key move whose delete was lost: the newest is the key's.
+                    var sort = CosmosDocuments.SortText(item.Key);
+                    if (!found.TryGetValue(sort, out var other) || item.Version > other.Version)
+                    {
+                        found[sort] = item;
+                    }
+                }
+
+                foreach (var sort in unknown.Where(sort => !found.ContainsKey(sort)))
+                {
+                    _places.TryRemove(sort, out _);
+                }
+            }
+
+            Remember(chunk.Select(sort => found.GetValueOrDefault(sort)).OfType<StoredItem>().ToList());
+        }
+
+        var result = new TargetEntry?[keys.Count];
+        for (var i = 0; i < sorts.Length; i++)
+        {
+            result[i] = found.TryGetValue(sorts[i], out var item) ? item.ToEntry(withHash: true) : null;
+        }
+
+        return result;
+    }
+
+    /// <summary>Keeps the places of items read, for later key-list reads (bounded: the memory starts again when full).</summary>
+    private void Remember(IReadOnlyList<StoredItem> items)
+    {
+        if (items.Count == 0)
+        {
+            return;
+        }
+
+        if (_places.Count + items.Count > MaxKnownPlaces)
+        {
+            _places.Clear();
+        }
+
+        foreach (var item in items.Take(MaxKnownPlaces))
+        {
+            _places[CosmosDocuments.SortText(item.Key)] = new ItemPlace(item.Id, item.PartitionKey);
+        }
+    }
+
+    private Task<List<StoredItem>> QueryKeysAsync(string[] sorts, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _keyListQueries);
+        var names = sorts.Select((_, i) => "@k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var query = new QueryDefinition($"SELECT * FROM c WHERE c.{CosmosDocuments.SystemProperty}.sort IN ({string.Join(", ", names)})");
+        for (var i = 0; i < names.Length; i++)
+        {
+            query = query.WithParameter(names[i], sorts[i]);
+        }
+
+        return QueryAsync(query, cancellationToken);
+    }
+
+    private readonly record struct ItemPlace(string Id, PartitionKey PartitionKey);
 
     private static RangeDigest Sum(IReadOnlyList<StoredItem> items, Func<StoredItem, long> digest)
     {

@@ -264,6 +264,73 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         return new UnmatchedEntries(matched, entries, read);
     }
 
+    /// <summary>Distinct keys per statement of <see cref="ReadKeysAsync"/> (each one a parameter; SQLite allows 32,766 per statement).</summary>
+    internal const int KeysPerStatement = 500;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One statement per <see cref="KeysPerStatement"/> distinct keys, <c>sort_key IN (@k0, @k1, …)</c> with each key's sort form
+    /// bound as a parameter: a primary-key seek per key, in one round trip through the engine. Duplicates are read once.
+    /// </remarks>
+    public async Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        var result = new TargetEntry?[keys.Count];
+        var positions = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        var distinct = new List<byte[]>();
+        for (var i = 0; i < keys.Count; i++)
+        {
+            var sort = keys[i].Sort;
+            var hex = Convert.ToHexString(sort);
+            if (!positions.TryGetValue(hex, out var at))
+            {
+                positions[hex] = at = [];
+                distinct.Add(sort);
+            }
+
+            at.Add(i);
+        }
+
+        if (distinct.Count == 0)
+        {
+            return result;
+        }
+
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        foreach (var chunk in distinct.Chunk(KeysPerStatement))
+        {
+            await using var command = connection.CreateCommand();
+            var names = new string[chunk.Length];
+            for (var i = 0; i < chunk.Length; i++)
+            {
+                names[i] = "@k" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                SqliteDatabase.Parameter(command, names[i], chunk[i]);
+            }
+
+            command.CommandText = $"""
+                SELECT source_key, sort_key, source_version, deleted, hash, etag <> pipeline_etag FROM {_documents}
+                WHERE sort_key IN ({string.Join(", ", names)})
+                """;
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var sort = (byte[])reader.GetValue(1);
+                var entry = new TargetEntry(
+                    SourceKey.FromStore(reader.GetString(0), sort),
+                    reader.GetInt64(2),
+                    reader.GetInt64(3) != 0,
+                    reader.IsDBNull(4) ? null : ContentHash.Parse(reader.GetString(4)),
+                    reader.GetInt64(5) != 0);
+                foreach (var i in positions[Convert.ToHexString(sort)])
+                {
+                    result[i] = entry;
+                }
+            }
+        }
+
+        return result;
+    }
+
     /// <summary>Count, sum of a digest column and moved write markers over the live documents of a key range.</summary>
     private async Task<RangeDigest> SumRangeAsync(string digestColumn, SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)
     {

@@ -6,11 +6,11 @@ using Rollout.Core.DataPath;
 namespace Rollout.Storage.Cosmos.Tests;
 
 /// <summary>
-/// The target-store contract on <see cref="CosmosTargetStore"/>: against the local Cosmos-compatible server (through
-/// <see cref="CosmosQueryProxy"/>, bulk off), or against <c>COSMOS_ENDPOINT</c> when it is set (bulk on). Each test has a
-/// container of its own.
+/// The target-store contract on <see cref="CosmosTargetStore"/>, and what is particular to Cosmos: on the local
+/// Cosmos-compatible server (through <see cref="CosmosQueryProxy"/>, bulk off) always, and on <c>COSMOS_ENDPOINT</c> (bulk on)
+/// where it is set. Each test has a container of its own.
 /// </summary>
-public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IClassFixture<CosmosServerFixture>, IAsyncLifetime
+public abstract class CosmosTargetStoreContractTests(CosmosServerFixture server) : TargetStoreContract, IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -36,7 +36,13 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(HttpStatusCode.OK, replaced.StatusCode);
     }
 
-    [Fact]
+    protected override TargetUnderTest OtherInstance(TargetUnderTest store)
+    {
+        var other = new CosmosTargetStore(((CosmosTargetStore)store.Engine).Container, "/customerId");
+        return new TargetUnderTest(other, other, other);
+    }
+
+    [TargetFact]
     public async Task Item_carries_the_pipeline_fields_in_its_rollout_property()
     {
         var store = await server.NewStoreAsync();
@@ -53,7 +59,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal("c3", (string?)item.Resource["customerId"]);
     }
 
-    [Theory]
+    [TargetTheory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_write_that_loses_a_race_reads_again_and_decides_again(bool delete)
@@ -80,7 +86,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(Doc(1, "c1", 9m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_create_that_loses_a_race_reads_again_and_applies_when_still_newer()
     {
         var store = await server.NewStoreAsync();
@@ -101,7 +107,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(4, (await store.GetAsync(Key(1), CancellationToken.None))!.SourceVersion);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Updates_of_documents_in_place_are_decided_from_one_read_many_without_key_queries()
     {
         var store = await server.NewStoreAsync();
@@ -116,7 +122,50 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal(10, store.KeyQueries);
     }
 
-    [Fact]
+    [TargetFact]
+    public async Task Read_keys_reads_the_places_it_has_seen_in_one_read_many_and_looks_up_the_other_keys_in_one_query()
+    {
+        var store = await server.NewStoreAsync();
+        await store.ApplyAsync([.. Enumerable.Range(1, 12).Select(i => Upsert(i, i, customer: $"c{i % 4}"))], CancellationToken.None);
+        SourceKey[] asked = [.. Enumerable.Range(1, 14).Select(i => Key(i))]; // 13 and 14 were never written
+        var reader = new CosmosTargetStore(store.Container, "/customerId");
+
+        var first = await reader.ReadKeysAsync(asked, CancellationToken.None);
+        Assert.Equal((0, 1), (reader.ReadManyRequests, reader.KeyListQueries)); // no place known yet: one lookup for all
+        var second = await reader.ReadKeysAsync(asked, CancellationToken.None);
+        Assert.Equal((1, 2), (reader.ReadManyRequests, reader.KeyListQueries)); // one ReadMany over four partitions; 13 and 14 looked up again
+
+        Assert.Equal(first, second);
+        Assert.Equal(12, first.Count(e => e is not null));
+        Assert.Equal(0, reader.KeyQueries);
+
+        var ranged = new CosmosTargetStore(store.Container, "/customerId");
+        await ranged.ReadRangeAsync(Key(4), Key(8), withHashes: false, CancellationToken.None);
+        var third = await ranged.ReadKeysAsync([Key(6), Key(5), Key(8), Key(6)], CancellationToken.None);
+        Assert.Equal((1, 0), (ranged.ReadManyRequests, ranged.KeyListQueries)); // the range read showed their places
+        Assert.Equal([first[5], first[4], first[7], first[5]], third);
+    }
+
+    [TargetFact]
+    public async Task Read_keys_finds_a_key_another_instance_moved_since_its_place_was_seen_by_looking_it_up()
+    {
+        var store = await server.NewStoreAsync();
+        var rival = new CosmosTargetStore(store.Container, "/customerId");
+        await store.ApplyAsync([Upsert(1, 1, customer: "a"), Upsert(2, 1, customer: "a")], CancellationToken.None);
+        await store.ReadRangeAsync(null, null, withHashes: false, CancellationToken.None);
+
+        await rival.ApplyAsync([Upsert(1, 2, customer: "b")], CancellationToken.None);
+        var (readMany, queries) = (store.ReadManyRequests, store.KeyListQueries); // the writes' ReadMany counts too
+        var entries = await store.ReadKeysAsync([Key(1), Key(2)], CancellationToken.None);
+
+        Assert.Equal([2L, 1L], entries.Select(e => e!.Version));
+        Assert.Equal((readMany + 1, queries + 1), (store.ReadManyRequests, store.KeyListQueries)); // key 1 was not at its old place any more
+        var again = await store.ReadKeysAsync([Key(1)], CancellationToken.None);
+        Assert.Equal((readMany + 2, queries + 1), (store.ReadManyRequests, store.KeyListQueries)); // and is read at its new place from then on
+        Assert.Equal(entries[0], again[0]);
+    }
+
+    [TargetFact]
     public async Task Missing_item_reads_as_not_found_and_cross_partition_queries_work()
     {
         var store = await server.NewStoreAsync();
@@ -129,7 +178,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Equal([Key(1), Key(2)], all.Select(e => e.Key));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Two_source_keys_mapping_to_one_id_and_partition_key_fail_the_write()
     {
         var store = await server.NewStoreAsync();
@@ -142,7 +191,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Null(await store.GetAsync(Key(2), CancellationToken.None));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task An_older_item_left_behind_by_a_partition_key_move_is_hidden_and_removed_by_the_next_write()
     {
         var store = await server.NewStoreAsync();
@@ -164,7 +213,7 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.True((await store.GetAsync(Key(1), CancellationToken.None))!.IsTombstone);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task An_item_not_written_by_rollout_at_the_documents_place_fails_the_write()
     {
         var store = await server.NewStoreAsync();
@@ -175,3 +224,8 @@ public sealed class CosmosTargetStoreContractTests(CosmosServerFixture server) :
         Assert.Contains("not written by Rollout", error.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class CosmosTargetStoreContractOnLocalServer(LocalCosmosServer server) : CosmosTargetStoreContractTests(server), IClassFixture<LocalCosmosServer>;
+
+[RequiresEnvironment(ConfiguredCosmosEndpoint.Variable, ConfiguredCosmosEndpoint.SkipReason)]
+public sealed class CosmosTargetStoreContractOnCosmosEndpoint(ConfiguredCosmosEndpoint server) : CosmosTargetStoreContractTests(server), IClassFixture<ConfiguredCosmosEndpoint>;

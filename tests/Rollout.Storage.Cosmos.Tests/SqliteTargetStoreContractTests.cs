@@ -28,6 +28,13 @@ public sealed class SqliteTargetStoreContractTests : TargetStoreContract, IDispo
         Assert.Equal(1, await command.ExecuteNonQueryAsync());
     }
 
+    protected override TargetUnderTest OtherInstance(TargetUnderTest store)
+    {
+        var folder = _stores.Single(s => s.Store == store).Folder;
+        var other = new SqliteTargetStore(new SqliteDatabase(Path.Combine(folder, "target.db"), durable: false), "orders", TimeProvider.System);
+        return new TargetUnderTest(other, other, other);
+    }
+
     public void Dispose()
     {
         foreach (var store in _stores)

@@ -20,6 +20,9 @@ public abstract class TargetStoreContract
     /// <summary>Changes the content of a key's live document outside the pipeline (as a person or another app would).</summary>
     protected abstract Task TamperAsync(TargetUnderTest store, SourceKey key);
 
+    /// <summary>Another store instance on the same data (as another process of the pipeline would hold it).</summary>
+    protected abstract TargetUnderTest OtherInstance(TargetUnderTest store);
+
     protected static CancellationToken Ct => CancellationToken.None;
 
     protected static SourceKey Key(long id) => SourceKey.From([id]);
@@ -37,7 +40,7 @@ public abstract class TargetStoreContract
 
     protected static TargetWrite Delete(long id, long version, bool repair = false) => new(Key(id), version, null, repair);
 
-    [Fact]
+    [TargetFact]
     public async Task Insert_then_get_returns_the_document_with_version_and_hash()
     {
         var store = await NewStoreAsync();
@@ -57,7 +60,7 @@ public abstract class TargetStoreContract
         Assert.False(document.IsTombstone);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Get_of_a_missing_key_returns_null()
     {
         var store = await NewStoreAsync();
@@ -66,7 +69,7 @@ public abstract class TargetStoreContract
         Assert.Null(await store.Target.GetAsync(Key(2), Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Newer_version_replaces_and_older_version_is_ignored()
     {
         var store = await NewStoreAsync();
@@ -82,7 +85,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 2m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Replaying_a_batch_changes_nothing()
     {
         var store = await NewStoreAsync();
@@ -97,7 +100,7 @@ public abstract class TargetStoreContract
         Assert.Equal(before, await store.Reconcile.ReadRangeAsync(null, null, withHashes: true, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Equal_version_is_stale_unless_it_is_a_repair()
     {
         var store = await NewStoreAsync();
@@ -112,7 +115,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 10.5m, "right").Hash, (await store.Target.GetAsync(Key(1), Ct))!.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Repair_never_overwrites_a_newer_version()
     {
         var store = await NewStoreAsync();
@@ -129,7 +132,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 10.5m, "live").Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Delete_leaves_a_versioned_tombstone_that_blocks_an_older_upsert()
     {
         var store = await NewStoreAsync();
@@ -155,7 +158,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 99m).Hash, live.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Delete_of_a_key_never_written_still_blocks_its_older_insert()
     {
         var store = await NewStoreAsync();
@@ -172,7 +175,7 @@ public abstract class TargetStoreContract
         Assert.Equal((Key(7), 11L, false), (entry.Key, entry.Version, entry.IsTombstone));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_new_partition_key_moves_the_document_and_the_key_keeps_one_entry()
     {
         var store = await NewStoreAsync();
@@ -188,7 +191,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c2", 10.5m).Hash, entry.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Concurrent_writers_of_one_key_end_at_the_newest_version()
     {
         var store = await NewStoreAsync();
@@ -202,7 +205,7 @@ public abstract class TargetStoreContract
         Assert.Equal(Doc(1, "c1", 13m).Hash, document.Hash);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Range_reads_are_in_key_order_with_exclusive_lower_and_inclusive_upper_bounds()
     {
         var store = await NewStoreAsync();
@@ -227,7 +230,7 @@ public abstract class TargetStoreContract
         Assert.Empty(await store.Reconcile.ReadRangeAsync(Key(2), Key(6), withHashes: false, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Text_and_composite_keys_read_back_in_sort_key_order()
     {
         var store = await NewStoreAsync();
@@ -240,7 +243,7 @@ public abstract class TargetStoreContract
         Assert.Equal(keys[1], (await store.Target.GetAsync(SourceKey.From(["a", 10L]), Ct))!.Key);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Digests_are_the_core_functions_over_the_live_documents()
     {
         var store = await NewStoreAsync();
@@ -257,7 +260,7 @@ public abstract class TargetStoreContract
         Assert.Equal(new RangeDigest(2, RowDigest.Of(12, writes[1].Document!.Hash) + RowDigest.Of(13, writes[2].Document!.Hash), 0), part);
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Two_stores_with_the_same_content_have_equal_digests_and_one_different_document_changes_them()
     {
         var a = await NewStoreAsync();
@@ -290,7 +293,7 @@ public abstract class TargetStoreContract
         Assert.NotEqual(await a.Reconcile.QuickDigestAsync(null, null, Ct), await b.Reconcile.QuickDigestAsync(null, null, Ct));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task Read_unmatched_returns_only_what_differs_from_the_expected_digests()
     {
         var store = await NewStoreAsync();
@@ -313,7 +316,7 @@ public abstract class TargetStoreContract
         Assert.Equal([Key(3)], bounded.Entries.Select(e => e.Key));
     }
 
-    [Fact]
+    [TargetFact]
     public async Task A_document_changed_outside_the_pipeline_is_reported_tampered_until_a_write_replaces_it()
     {
         var store = await NewStoreAsync();
@@ -329,6 +332,84 @@ public abstract class TargetStoreContract
 
         await store.Target.ApplyAsync([Upsert(2, 2, repair: true)], Ct);
         Assert.Equal(0, (await store.Reconcile.DigestAsync(null, null, Ct)).Tampered);
+    }
+
+    [TargetFact]
+    public async Task Read_keys_gives_one_entry_per_key_in_the_order_asked_with_duplicates_and_null_for_keys_never_written()
+    {
+        var store = await NewStoreAsync();
+        // Live documents in three partitions, a tombstone in place of a document, and the tombstone of a key never written.
+        await store.Target.ApplyAsync([Upsert(1, 11, customer: "c1"), Upsert(2, 12, customer: "c2", total: 2m), Upsert(3, 13, customer: "c3"), Upsert(4, 14), Upsert(5, 15, customer: "c2")], Ct);
+        await store.Target.ApplyAsync([Delete(4, 24), Delete(7, 27)], Ct);
+        var range = (await store.Reconcile.ReadRangeAsync(null, null, withHashes: true, Ct)).ToDictionary(e => e.Key);
+        SourceKey[] asked = [Key(5), Key(9), Key(1), Key(4), Key(5), Key(7), Key(3), Key(2)];
+
+        var entries = await store.Reconcile.ReadKeysAsync(asked, Ct);
+        // Read again by an instance that has read nothing before (a Cosmos store then knows no item's place).
+        var fresh = await OtherInstance(store).Reconcile.ReadKeysAsync(asked, Ct);
+
+        Assert.Equal<TargetEntry?>([range[Key(5)], null, range[Key(1)], range[Key(4)], range[Key(5)], range[Key(7)], range[Key(3)], range[Key(2)]], entries);
+        Assert.Equal(entries, fresh);
+        Assert.Equal((15L, false, Doc(5, "c2", 10.5m).Hash, false), (entries[0]!.Version, entries[0]!.IsTombstone, entries[0]!.Hash, entries[0]!.Tampered));
+        Assert.Equal((12L, Doc(2, "c2", 2m).Hash), (entries[7]!.Version, entries[7]!.Hash));
+        Assert.Equal((24L, true, (ContentHash?)null), (entries[3]!.Version, entries[3]!.IsTombstone, entries[3]!.Hash));
+        Assert.Equal((27L, true), (entries[5]!.Version, entries[5]!.IsTombstone));
+        Assert.Empty(await store.Reconcile.ReadKeysAsync([], Ct));
+        Assert.Equal<TargetEntry?>([null, null], await store.Reconcile.ReadKeysAsync([Key(8), Key(8)], Ct));
+    }
+
+    [TargetFact]
+    public async Task Read_keys_sees_what_any_instance_wrote_since_the_keys_were_last_read()
+    {
+        var store = await NewStoreAsync();
+        await store.Target.ApplyAsync([Upsert(1, 1), Upsert(2, 2), Upsert(3, 3), Upsert(4, 4), Upsert(5, 5)], Ct);
+        SourceKey[] asked = [Key(1), Key(2), Key(3), Key(4), Key(5)];
+        await store.Reconcile.ReadKeysAsync(asked, Ct);
+        await store.Reconcile.ReadRangeAsync(null, null, withHashes: false, Ct);
+        var other = OtherInstance(store);
+
+        // Another instance: a newer version in place, a move to another partition, a delete; this instance: a move; and a
+        // change outside the pipeline.
+        await other.Target.ApplyAsync([Upsert(1, 6, total: 6m), Upsert(2, 7, customer: "c9"), Delete(3, 8)], Ct);
+        await store.Target.ApplyAsync([Upsert(4, 9, customer: "c8")], Ct);
+        await TamperAsync(store, Key(5));
+        var entries = await store.Reconcile.ReadKeysAsync(asked, Ct);
+
+        Assert.Equal<TargetEntry?>([.. await store.Reconcile.ReadRangeAsync(null, null, withHashes: true, Ct)], entries);
+        Assert.Equal((6L, Doc(1, "c1", 6m).Hash), (entries[0]!.Version, entries[0]!.Hash));
+        Assert.Equal((7L, Doc(2, "c9", 10.5m).Hash), (entries[1]!.Version, entries[1]!.Hash));
+        Assert.Equal((8L, true), (entries[2]!.Version, entries[2]!.IsTombstone));
+        Assert.Equal((9L, Doc(4, "c8", 10.5m).Hash), (entries[3]!.Version, entries[3]!.Hash));
+        Assert.Equal((5L, true), (entries[4]!.Version, entries[4]!.Tampered));
+    }
+
+    [TargetFact]
+    public async Task Read_keys_of_more_keys_than_one_request_holds_returns_every_one_in_order()
+    {
+        var store = await NewStoreAsync();
+        // 300 documents (even keys) over seven partitions; 600 distinct keys asked, in descending order: several requests.
+        await store.Target.ApplyAsync([.. Enumerable.Range(1, 300).Select(i => Upsert(2 * i, i, customer: $"c{i % 7}"))], Ct);
+        var asked = Enumerable.Range(1, 600).Select(i => Key(601 - i)).ToArray();
+
+        var fresh = await store.Reconcile.ReadKeysAsync(asked, Ct);
+        await store.Reconcile.ReadRangeAsync(null, null, withHashes: false, Ct);
+        var again = await store.Reconcile.ReadKeysAsync(asked, Ct);
+
+        Assert.Equal(600, fresh.Count);
+        for (var i = 0; i < asked.Length; i++)
+        {
+            var id = 601L - i - 1;
+            if (id % 2 == 0)
+            {
+                Assert.Equal((Key(id), id / 2, false), (fresh[i]!.Key, fresh[i]!.Version, fresh[i]!.IsTombstone));
+            }
+            else
+            {
+                Assert.Null(fresh[i]);
+            }
+        }
+
+        Assert.Equal(fresh, again);
     }
 }
 

@@ -9,7 +9,7 @@ namespace Rollout.Storage.Cosmos.Tests;
 /// Documents from the real translator survive the trip through Cosmos DB byte for byte (after canonical re-writing), so a
 /// Cosmos target reports no false tampering and the same reconciliation digests as the SQLite target.
 /// </summary>
-public sealed class TranslatedContentTests(CosmosServerFixture server) : IClassFixture<CosmosServerFixture>, IAsyncLifetime
+public abstract class TranslatedContentTests(CosmosServerFixture server) : IAsyncLifetime
 {
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -32,7 +32,7 @@ public sealed class TranslatedContentTests(CosmosServerFixture server) : IClassF
         }
         """;
 
-    [Fact]
+    [TargetFact]
     public async Task Translated_documents_read_back_untampered_with_the_digests_of_the_sqlite_target()
     {
         var spec = RolloutSpecLoader.Load(SpecJson).Spec!;
@@ -80,3 +80,8 @@ public sealed class TranslatedContentTests(CosmosServerFixture server) : IClassF
         Assert.Empty(unmatched.Entries);
     }
 }
+
+public sealed class TranslatedContentOnLocalServer(LocalCosmosServer server) : TranslatedContentTests(server), IClassFixture<LocalCosmosServer>;
+
+[RequiresEnvironment(ConfiguredCosmosEndpoint.Variable, ConfiguredCosmosEndpoint.SkipReason)]
+public sealed class TranslatedContentOnCosmosEndpoint(ConfiguredCosmosEndpoint server) : TranslatedContentTests(server), IClassFixture<ConfiguredCosmosEndpoint>;

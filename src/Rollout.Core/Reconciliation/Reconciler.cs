@@ -80,6 +80,16 @@ public interface IReconcileTarget
     /// <param name="expected">Expected digests of the source rows of the range, in key order.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The entries of a list of keys, read together in as few round trips as the store allows (the reconciler's second look at
+    /// a segment's drifted keys): one result per key, in the order given (a key listed twice gets its entry twice), null where
+    /// the target holds nothing for the key, not even a tombstone. Entries are what <see cref="ReadRangeAsync"/> gives with
+    /// hashes: version, tombstone flag, content hash and the write-marker flag, as the target holds them when read.
+    /// </summary>
+    /// <param name="keys">Keys, in any order, duplicates allowed.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>Counts of one run.</summary>
@@ -736,27 +746,18 @@ public sealed class Reconciler
             return counts;
         }
 
-
         var now = _time.GetUtcNow();
         var writes = new List<TargetWrite>();
         var audited = new List<AuditedKey>(drifts.Count);
-        long repaired = 0, flagged = 0, fetched = 0;
+        long repaired = 0, flagged = 0;
+        var (inFlight, fetched) = await InFlightAsync(drifts, pipelineCheckpoint);
         var kinds = new Dictionary<DriftKind, long>();
-        foreach (var original in drifts)
+        for (var index = 0; index < drifts.Count; index++)
         {
-            var drift = original;
-            if (pipelineCheckpoint is not null && drift.Kind is DriftKind.Missing or DriftKind.Stale && drift.Source is { } pending)
+            var drift = drifts[index];
+            if (inFlight[index])
             {
-                // In flight or drift? The checkpoint is read before the target is read again: a change the pipeline
-                // applied after the segment's target read shows in the target now; one it has not applied yet is
-                // beyond the checkpoint. Only a change at or below the checkpoint that the target lacks is drift.
-                var applied = await pipelineCheckpoint(CancellationToken.None) ?? 0;
-                fetched++;
-                var current = await _target.GetAsync(drift.Key, CancellationToken.None);
-                if ((current is not null && current.SourceVersion >= pending.Version) || pending.Version > applied)
-                {
-                    continue;
-                }
+                continue;
             }
 
             TranslatedDocument? document = null;
@@ -853,6 +854,53 @@ public sealed class Reconciler
             Flagged = flagged,
             FetchedInFull = fetched,
         });
+    }
+
+    /// <summary>
+    /// In flight or drift? For each missing or stale key of a segment (when the pipeline's checkpoint is known): a change the
+    /// pipeline applied after the segment's target read shows in the target now, and one it has not applied yet is beyond the
+    /// checkpoint; only a change at or below the checkpoint that the target still lacks is drift. The checkpoint is read once,
+    /// before the target is read again, and the keys at or below it are read in one key-list read instead of one point read each.
+    /// </summary>
+    /// <returns>For each drift, whether it is in flight (neither counted nor repaired); and the target entries read.</returns>
+    private async Task<(bool[] InFlight, long Read)> InFlightAsync(List<Drift> drifts, Func<CancellationToken, Task<long?>>? pipelineCheckpoint)
+    {
+        var inFlight = new bool[drifts.Count];
+        if (pipelineCheckpoint is null || !drifts.Any(IsPending))
+        {
+            return (inFlight, 0);
+        }
+
+        var applied = await pipelineCheckpoint(CancellationToken.None) ?? 0;
+        var check = new List<int>();
+        for (var i = 0; i < drifts.Count; i++)
+        {
+            if (IsPending(drifts[i]))
+            {
+                // A change beyond the checkpoint is in flight whatever the target holds now: no need to read it.
+                if (drifts[i].Source!.Version > applied)
+                {
+                    inFlight[i] = true;
+                }
+                else
+                {
+                    check.Add(i);
+                }
+            }
+        }
+
+        if (check.Count > 0)
+        {
+            var current = await _targetRanges.ReadKeysAsync(check.Select(i => drifts[i].Key).ToArray(), CancellationToken.None);
+            for (var j = 0; j < check.Count; j++)
+            {
+                inFlight[check[j]] = current[j] is { } entry && entry.Version >= drifts[check[j]].Source!.Version;
+            }
+        }
+
+        return (inFlight, check.Count);
+
+        static bool IsPending(Drift drift) => drift.Kind is DriftKind.Missing or DriftKind.Stale && drift.Source is not null;
     }
 
     private async Task ThrottleAsync(int maxRowsPerSecond, long rows, long started, CancellationToken cancellationToken)

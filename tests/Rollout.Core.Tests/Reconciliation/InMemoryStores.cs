@@ -96,6 +96,7 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
     {
         var id = (long)key.Values()[0]!;
         using var scope = _lock.EnterScope();
+        PointReads++;
         return Task.FromResult(Documents.TryGetValue(id, out var d) ? new TargetDocument(key, null, null, d.Version, d.Hash, null, d.Tombstone) : null);
     }
 
@@ -136,6 +137,25 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
         }
 
         return Task.FromResult(new UnmatchedEntries(matched, entries, documents.Length));
+    }
+
+    /// <summary>Point reads (<see cref="GetAsync"/>) so far.</summary>
+    public int PointReads { get; private set; }
+
+    /// <summary>The key lists read so far, in order.</summary>
+    public List<SourceKey[]> KeyListReads { get; } = [];
+
+    /// <summary>Called before each key-list read is answered (tests record the order of calls, or change the target first).</summary>
+    public Action<IReadOnlyList<SourceKey>>? BeforeReadKeys { get; set; }
+
+    public Task<IReadOnlyList<TargetEntry?>> ReadKeysAsync(IReadOnlyList<SourceKey> keys, CancellationToken cancellationToken)
+    {
+        BeforeReadKeys?.Invoke(keys);
+        using var scope = _lock.EnterScope();
+        KeyListReads.Add([.. keys]);
+        return Task.FromResult<IReadOnlyList<TargetEntry?>>(keys
+            .Select(k => Documents.TryGetValue((long)k.Values()[0]!, out var d) ? new TargetEntry(k, d.Version, d.Tombstone, d.Hash, d.Tampered) : null)
+            .ToArray());
     }
 
     private KeyValuePair<long, StoredDocument>[] In(SourceKey? after, SourceKey? upTo)

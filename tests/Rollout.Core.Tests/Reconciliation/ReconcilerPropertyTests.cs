@@ -189,6 +189,84 @@ public sealed class ReconcilerPropertyTests
         Assert.False(target.Documents[5].Tombstone);
     }
 
+    [Property(MaxTest = 2000)]
+    public Property With_the_pipeline_checkpoint_in_flight_changes_are_neither_counted_nor_repaired_and_the_rest_is_found(
+        bool deep, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte checkpoint, ulong caughtUp)
+    {
+        var depth = deep ? ReconcileDepth.Deep : ReconcileDepth.Quick;
+        var (source, target) = Build(size % 40, drifts, out var expected);
+        if (depth == ReconcileDepth.Quick)
+        {
+            expected = expected.Where(e => e.Value is not (DriftKind.Divergent or DriftKind.Untranslatable) || e.Key.Tampered)
+                .ToDictionary(e => e.Key, e => e.Value);
+        }
+
+        // Missing and stale keys are changes the pipeline may not have applied yet. Some of them (bits of caughtUp) it applies
+        // between the segment's target read and the checkpoint read; its checkpoint then covers at least those.
+        var pending = expected.Keys.Where(k => expected[k] is DriftKind.Missing or DriftKind.Stale).Select(k => k.Id).Order().ToArray();
+        var applied = pending.Where((_, i) => (caughtUp >> (i % 64) & 1) == 1).ToHashSet();
+        var position = Math.Max(checkpoint % 6, applied.Select(id => source.Rows[id].Version).DefaultIfEmpty(0).Max());
+        var events = new List<string>();
+        var checkpointReads = 0;
+        target.BeforeReadKeys = keys => events.Add("keys");
+        var before = target.Documents.ToDictionary(d => d.Key, d => d.Value);
+        var run = RunAsync(source, target, depth, 1 + (segment % 12), 1 + (leaf % 6), null, RepairMode.Auto, _ =>
+        {
+            if (Interlocked.Increment(ref checkpointReads) == 1)
+            {
+                foreach (var id in applied)
+                {
+                    var (version, value) = source.Rows[id];
+                    target.ApplyAsync([new TargetWrite(InMemorySource.Key(id), version, Translate(id, value))], CancellationToken.None).GetAwaiter().GetResult();
+                }
+            }
+
+            events.Add("checkpoint");
+            return Task.FromResult<long?>(position);
+        }).GetAwaiter().GetResult();
+
+        var inFlight = pending.Where(id => !applied.Contains(id) && source.Rows[id].Version > position).ToHashSet();
+        var wanted = expected.Where(e => !applied.Contains(e.Key.Id) && !inFlight.Contains(e.Key.Id)).ToDictionary(e => InMemorySource.Key(e.Key.Id).Text, e => e.Value);
+        var found = run.Keys.ToDictionary(k => k.Key.Text, k => k.Kind);
+        // Each key-list read comes right after a checkpoint read; no key is read on its own.
+        var ordered = events.Select((e, i) => e != "keys" || (i > 0 && events[i - 1] == "checkpoint")).All(ok => ok);
+        var untouched = inFlight.All(id => before.TryGetValue(id, out var doc) ? target.Documents[id] == doc : !target.Documents.ContainsKey(id));
+        return (SameSet(found, wanted) && run.Run.Counts.Drifted == wanted.Count && ordered && target.PointReads == 0 && untouched)
+            .Label($"depth {depth}, checkpoint {position}, applied [{string.Join(",", applied)}], in flight [{string.Join(",", inFlight)}]: found [{Show(found)}], wanted [{Show(wanted)}], events [{string.Join(" ", events)}], point reads {target.PointReads}");
+    }
+
+    [Fact]
+    public async Task The_drifted_keys_of_a_segment_are_read_again_in_one_key_list_read_after_one_checkpoint_read()
+    {
+        var (source, target) = Build(40, [(Injected.Stale, 2), (Injected.Missing, 5), (Injected.Stale, 9), (Injected.MissingAsOldTombstone, 14), (Injected.Stale, 30), (Injected.Missing, 255)], out _);
+        source.SupportsDigests = false;
+        var events = new List<string>();
+        target.BeforeReadKeys = keys => events.Add($"keys {string.Join(" ", keys)}");
+
+        var (run, keys) = await RunAsync(source, target, ReconcileDepth.Quick, 100, 16, null, RepairMode.Report, _ =>
+        {
+            events.Add("checkpoint");
+            return Task.FromResult<long?>(100);
+        });
+
+        Assert.Equal(["checkpoint", "keys [6] [12] [20] [30] [62] [80]"], events);
+        Assert.Equal(0, target.PointReads);
+        Assert.Equal((3L, 3L), (run.Counts.Stale, run.Counts.Missing));
+        Assert.Equal(6, keys.Count);
+    }
+
+    [Fact]
+    public async Task Changes_beyond_the_checkpoint_are_in_flight_without_reading_the_target_again()
+    {
+        var (source, target) = Build(40, [(Injected.Stale, 2), (Injected.Missing, 5), (Injected.Stale, 9)], out _);
+        source.SupportsDigests = false;
+        // Versions are row % 4 (+1 for a stale row): key 6 is at 4, key 12 at 2, key 20 at 3.
+        var (run, _) = await RunAsync(source, target, ReconcileDepth.Quick, 100, 16, null, RepairMode.Report, _ => Task.FromResult<long?>(3));
+
+        Assert.Equal([[InMemorySource.Key(12), InMemorySource.Key(20)]], target.KeyListReads);
+        Assert.Equal((1L, 1L), (run.Counts.Stale, run.Counts.Missing));
+    }
+
     private static Property Check(ReconcileDepth depth, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
     {
         var rows = size % 40;
@@ -220,7 +298,8 @@ public sealed class ReconcilerPropertyTests
     }
 
     private static async Task<(ReconcileRun Run, IReadOnlyList<AuditedKey> Keys)> RunAsync(
-        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments, RepairMode mode = RepairMode.Auto)
+        InMemorySource source, InMemoryTarget target, ReconcileDepth depth, int segment, int leaf, int? crashAfterSegments, RepairMode mode = RepairMode.Auto,
+        Func<CancellationToken, Task<long?>>? pipelineCheckpoint = null)
     {
         var audit = new InMemoryAudit();
         var segments = 0;
@@ -231,7 +310,7 @@ public sealed class ReconcilerPropertyTests
                 throw new InvalidOperationException("simulated crash");
             }
         });
-        var options = new ReconcileOptions { Depth = depth, Mode = mode, SegmentSize = segment, LeafSize = leaf };
+        var options = new ReconcileOptions { Depth = depth, Mode = mode, SegmentSize = segment, LeafSize = leaf, PipelineCheckpoint = pipelineCheckpoint };
         ReconcileRun run;
         try
         {
