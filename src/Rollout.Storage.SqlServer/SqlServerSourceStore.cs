@@ -217,8 +217,9 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
     {
         ArgumentNullException.ThrowIfNull(key);
         var sql = await SqlAsync(cancellationToken).ConfigureAwait(false);
+        // The column's collation may match another spelling of the key ("A" for "a"): only the exact key counts.
         var rows = await SnapshotAsync(sql.GetStatement(key), cancellationToken).ConfigureAwait(false);
-        return rows.Count > 0 ? rows[0] : null;
+        return rows.FirstOrDefault(r => SortKey.Compare(r.Key.Sort, key.Sort) == 0);
     }
 
     /// <inheritdoc />

@@ -54,7 +54,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
         _schema = new SourceSchema(_columns);
         _selectColumns = string.Join(", ", _columns.Select(c => "s." + Identifiers.QuoteSqlite(c)));
-        _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)}"));
+        // Binary, as the change table's keys are (and SortKey): under the table's NOCASE collation "A" would join "a"'s change row too.
+        _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
         _orderByKeys = string.Join(", ", _keys.Select(k => "s." + Identifiers.QuoteSqlite(k)));
         // Key order must be byte order (what SortKey encodes), whatever collation the table declares.
         _binaryKeys = string.Join(", ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
@@ -101,16 +102,19 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var keyDefinitions = string.Join(", ", _keys.Select(k => $"{Identifiers.QuoteSqlite(k)} {existing[k]}"));
         var keyList = string.Join(", ", _keys.Select(Identifiers.QuoteSqlite));
         string Row(string prefix) => string.Join(", ", _keys.Select(k => $"{prefix}.{Identifiers.QuoteSqlite(k)}"));
-        var sameKey = string.Join(" AND ", _keys.Select(k => $"OLD.{Identifiers.QuoteSqlite(k)} IS NEW.{Identifiers.QuoteSqlite(k)}"));
+        // Byte for byte: a key whose spelling changed ("A" to "a" under NOCASE) is a key change, as the target sees it.
+        var sameKey = string.Join(" AND ", _keys.Select(k => $"OLD.{Identifiers.QuoteSqlite(k)} IS NEW.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
         var prefix = Identifiers.QuoteSqlite(TableName + "__ct");
         string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__ct_{suffix}");
         var sql = new StringBuilder()
             .AppendLine(SqliteRolloutStore.VersionTableDdl)
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {_changeTable} ({keyDefinitions}, version INTEGER NOT NULL, created_version INTEGER, deleted INTEGER NOT NULL, PRIMARY KEY ({keyList}));")
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(TableName + "__ct_version")} ON {_changeTable} (version);")
-            // Insert: the row is (re)created at this version.
+            // The triggers are replaced on every set-up (in this transaction), so a data folder made by an older build gets
+            // the current ones (they hold no state). Insert: the row is (re)created at this version.
             .AppendLine(CultureInfo.InvariantCulture, $"""
-                CREATE TRIGGER IF NOT EXISTS {Trigger("ins")} AFTER INSERT ON {_table} BEGIN
+                DROP TRIGGER IF EXISTS {Trigger("ins")};
+                CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_table} BEGIN
                   UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
                   INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
                     SELECT {Row("NEW")}, v, v, 0 FROM {VersionTable} WHERE id = 1
@@ -119,7 +123,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
                 """)
             // Update: same key keeps its creation version; a changed key deletes the old key and creates the new one.
             .AppendLine(CultureInfo.InvariantCulture, $"""
-                CREATE TRIGGER IF NOT EXISTS {Trigger("upd")} AFTER UPDATE ON {_table} BEGIN
+                DROP TRIGGER IF EXISTS {Trigger("upd")};
+                CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_table} BEGIN
                   UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
                   INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
                     SELECT {Row("OLD")}, v, NULL, 1 FROM {VersionTable} WHERE id = 1 AND NOT ({sameKey})
@@ -135,7 +140,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
                 END;
                 """)
             .AppendLine(CultureInfo.InvariantCulture, $"""
-                CREATE TRIGGER IF NOT EXISTS {Trigger("del")} AFTER DELETE ON {_table} BEGIN
+                DROP TRIGGER IF EXISTS {Trigger("del")};
+                CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_table} BEGIN
                   UPDATE {VersionTable} SET v = v + 1 WHERE id = 1;
                   INSERT INTO {prefix} ({keyList}, version, created_version, deleted)
                     SELECT {Row("OLD")}, v, NULL, 1 FROM {VersionTable} WHERE id = 1
@@ -330,8 +336,9 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             SqliteDatabase.Parameter(command, $"@k{i}", values[i]);
         }
 
+        // The column's collation may match another spelling of the key ("A" for "a"): only the exact key counts.
         var rows = await ReadSnapshotRowsAsync(command, cancellationToken);
-        return rows.Count > 0 ? rows[0] : null;
+        return rows.FirstOrDefault(r => Rollout.Core.DataPath.SortKey.Compare(r.Key.Sort, key.Sort) == 0);
     }
 
     private async Task<IReadOnlyList<SnapshotRow>> ReadSnapshotRowsAsync(SqliteCommand command, CancellationToken cancellationToken)

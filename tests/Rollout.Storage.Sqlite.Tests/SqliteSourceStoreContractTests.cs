@@ -73,6 +73,24 @@ public sealed class SqliteSourceStoreContractTests : SourceStoreContract, IDispo
             changes.Select(c => (c.Key.Text, c.Version, c.Operation)));
     }
 
+    /// <summary>Under a NOCASE key column, a change of the key's case only is still a key change (the target keys bytes).</summary>
+    [Fact]
+    public async Task A_key_whose_case_alone_changes_is_a_delete_of_the_old_spelling_and_an_insert_of_the_new()
+    {
+        var s = await NewCodesAsync("A", "b");
+        var before = await s.Feed.GetCurrentVersionAsync(Ct);
+
+        await s.ExecuteAsync("UPDATE Codes SET Code = 'a' WHERE Code = 'A'");
+
+        var changes = await s.Feed.ReadChangesAsync(before, 100, Ct);
+        Assert.Equal([("[\"A\"]", ChangeOperation.Delete), ("[\"a\"]", ChangeOperation.Insert)], changes.Select(c => (c.Key.Text, c.Operation)));
+        // One row per key in a snapshot, at the new key's version (the old spelling's change row is not joined to it).
+        var rows = await s.Reader.ReadBatchAsync(null, 10, Ct);
+        Assert.Equal(["[\"a\"]", "[\"b\"]"], rows.Select(r => r.Key.Text));
+        Assert.Equal(changes[1].Version, rows[0].Version);
+        Assert.Equal(rows.Select(r => (r.Key.Text, r.Version)), (await s.Reader.ReadVersionsAsync(null, 10, Ct)).Select(e => (e.Key.Text, e.Version)));
+    }
+
     private async Task<SourceUnderTest> TrackAsync(string table, string[] keys, string[] columns)
     {
         var store = new SqliteSourceStore(_database, table, keys, columns);

@@ -289,6 +289,18 @@ public abstract class SourceStoreContract
     }
 
     [Fact]
+    public virtual async Task A_point_read_matches_the_key_exactly_whatever_the_columns_collation()
+    {
+        var s = await NewCodesAsync("A", "b");
+
+        // The column compares case-insensitively, but "a" is not the key "A" (nor "B" the key "b"), as the target sees keys.
+        Assert.Equal("[\"A\"]", (await s.Reader.GetAsync(SourceKey.From(["A"]), Ct))?.Key.Text);
+        Assert.Equal("[\"b\"]", (await s.Reader.GetAsync(SourceKey.From(["b"]), Ct))?.Key.Text);
+        Assert.Null(await s.Reader.GetAsync(SourceKey.From(["a"]), Ct));
+        Assert.Null(await s.Reader.GetAsync(SourceKey.From(["B"]), Ct));
+    }
+
+    [Fact]
     public virtual async Task A_composite_text_and_integer_key_pages_in_binary_key_order()
     {
         var s = await NewLinesAsync(("b", 2), ("B", 5), ("a", 10), ("A", 3), ("a", 9), ("b", 1));

@@ -59,7 +59,12 @@ public interface ISourceReader
     /// <param name="cancellationToken">Cancellation.</param>
     Task<IReadOnlyList<SnapshotRow>> ReadBatchAsync(SourceKey? afterKey, int batchSize, CancellationToken cancellationToken);
 
-    /// <summary>One row by key, with its version; null when it does not exist.</summary>
+    /// <summary>
+    /// One row by key, with its version; null when it does not exist. The key matches exactly, as <see cref="SortKey"/>
+    /// compares keys: where the key column compares case- or accent-insensitively (SQL Server's default collation, SQLite's
+    /// NOCASE), the row stored as <c>"A"</c> is not the row <c>"a"</c>, so that a key whose spelling changed is seen as one
+    /// key deleted and another written, as the target and the reconciliation see it.
+    /// </summary>
     /// <param name="key">Row key.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<SnapshotRow?> GetAsync(SourceKey key, CancellationToken cancellationToken);

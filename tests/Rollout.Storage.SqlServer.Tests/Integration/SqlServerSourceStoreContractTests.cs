@@ -100,6 +100,10 @@ public sealed class SqlServerSourceStoreContractTests(SqlServerDatabaseFixture d
         base.Text_keys_page_in_byte_order_whatever_the_columns_collation();
 
     [SqlServerFact]
+    public override Task A_point_read_matches_the_key_exactly_whatever_the_columns_collation() =>
+        base.A_point_read_matches_the_key_exactly_whatever_the_columns_collation();
+
+    [SqlServerFact]
     public override Task A_composite_text_and_integer_key_pages_in_binary_key_order() =>
         base.A_composite_text_and_integer_key_pages_in_binary_key_order();
 
