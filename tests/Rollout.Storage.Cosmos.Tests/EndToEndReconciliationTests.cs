@@ -38,21 +38,7 @@ public abstract class EndToEndReconciliationTests(CosmosServerFixture server) : 
     [InlineData(ReconcileDepth.Deep)]
     public async Task Reconciliation_finds_repairs_and_flags_the_same_keys_on_sqlite_and_cosmos(ReconcileDepth depth)
     {
-        Directory.CreateDirectory(_folder);
-        var spec = RolloutSpecLoader.Load(SpecJson).Spec!;
-        var translator = DocumentTranslator.Compile(spec);
-        var sourceDb = new SqliteDatabase(Path.Combine(_folder, "source.db"), durable: false);
-        var source = SqliteSourceStore.For(sourceDb, spec, translator);
-        await ExecuteAsync(sourceDb, "CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT)");
-        await source.InitializeAsync();
-        for (var i = 1; i <= 40; i++)
-        {
-            await UpsertAsync(sourceDb, i, i % 5, i * 111, "new");
-        }
-
-        var sqlite = await SideAsync("sqlite", spec, translator, source, null);
-        var cosmosStore = await server.NewStoreAsync(spec.Target.PartitionKey);
-        var cosmos = await SideAsync("cosmos", spec, translator, source, cosmosStore);
+        var (spec, translator, sourceDb, source, cosmosStore, sqlite, cosmos) = await TwoSidesAsync();
         // Source changes the targets have not seen: a newer row (stale in the target) and a new row (missing).
         await UpsertAsync(sourceDb, 21, 1, 5, "changed");
         await UpsertAsync(sourceDb, 41, 2, 7, "late");
@@ -98,21 +84,7 @@ public abstract class EndToEndReconciliationTests(CosmosServerFixture server) : 
     [InlineData(ReconcileDepth.Deep)]
     public async Task With_the_pipeline_checkpoint_in_flight_changes_are_not_drift_and_lost_writes_are_on_sqlite_and_cosmos(ReconcileDepth depth)
     {
-        Directory.CreateDirectory(_folder);
-        var spec = RolloutSpecLoader.Load(SpecJson).Spec!;
-        var translator = DocumentTranslator.Compile(spec);
-        var sourceDb = new SqliteDatabase(Path.Combine(_folder, "source.db"), durable: false);
-        var source = SqliteSourceStore.For(sourceDb, spec, translator);
-        await ExecuteAsync(sourceDb, "CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT)");
-        await source.InitializeAsync();
-        for (var i = 1; i <= 40; i++)
-        {
-            await UpsertAsync(sourceDb, i, i % 5, i * 111, "new");
-        }
-
-        var sqlite = await SideAsync("sqlite", spec, translator, source, null);
-        var cosmosStore = await server.NewStoreAsync(spec.Target.PartitionKey);
-        var cosmos = await SideAsync("cosmos", spec, translator, source, cosmosStore);
+        var (spec, translator, sourceDb, source, cosmosStore, sqlite, cosmos) = await TwoSidesAsync();
         // Writes lost after the pipeline applied them (at or below its checkpoint): key 7's document deleted, key 9's
         // document left at an older version. Then changes the pipeline has not applied yet (beyond its checkpoint).
         await ExecuteAsync(sqlite.State, "DELETE FROM documents_orders WHERE source_key = '[7]'");
@@ -147,6 +119,26 @@ public abstract class EndToEndReconciliationTests(CosmosServerFixture server) : 
         var caughtUpOnCosmos = await cosmos.Reconciler.RunAsync(report with { PipelineCheckpoint = async ct => { await cosmos.Processor.DrainAsync(ct); return await cosmos.Checkpoints.GetAsync(feed, ct); } }, null, CancellationToken.None);
 
         Assert.Equal((0L, 0L), (caughtUpOnSqlite.Counts.Drifted, caughtUpOnCosmos.Counts.Drifted));
+    }
+
+    /// <summary>One SQLite source of 40 orders with change capture, and a SQLite and a Cosmos side over it.</summary>
+    private async Task<(RolloutSpec Spec, DocumentTranslator Translator, SqliteDatabase SourceDb, SqliteSourceStore Source, CosmosTargetStore CosmosStore, Side Sqlite, Side Cosmos)> TwoSidesAsync()
+    {
+        Directory.CreateDirectory(_folder);
+        var spec = RolloutSpecLoader.Load(SpecJson).Spec!;
+        var translator = DocumentTranslator.Compile(spec);
+        var sourceDb = new SqliteDatabase(Path.Combine(_folder, "source.db"), durable: false);
+        var source = SqliteSourceStore.For(sourceDb, spec, translator);
+        await ExecuteAsync(sourceDb, "CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT)");
+        await source.InitializeAsync();
+        for (var i = 1; i <= 40; i++)
+        {
+            await UpsertAsync(sourceDb, i, i % 5, i * 111, "new");
+        }
+
+        var sqlite = await SideAsync("sqlite", spec, translator, source, null);
+        var cosmosStore = await server.NewStoreAsync(spec.Target.PartitionKey);
+        return (spec, translator, sourceDb, source, cosmosStore, sqlite, await SideAsync("cosmos", spec, translator, source, cosmosStore));
     }
 
     private async Task<Side> SideAsync(string name, RolloutSpec spec, DocumentTranslator translator, SqliteSourceStore source, CosmosTargetStore? cosmos)
