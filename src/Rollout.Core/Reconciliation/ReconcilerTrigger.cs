@@ -56,7 +56,10 @@ public sealed class ReconcilerTrigger(string served, Func<Reconciler> reconciler
         }
         finally
         {
-            await done.CancelAsync().ConfigureAwait(false);
+            // Cancel, not CancelAsync, as in the feed's lease keeper: CancelAsync waits for the thread pool to run the callbacks.
+#pragma warning disable CA1849
+            done.Cancel();
+#pragma warning restore CA1849
             await renewing.ConfigureAwait(false);
             if (leases is not null)
             {
