@@ -54,8 +54,12 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             .Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
         _schema = new SourceSchema(_columns);
         _selectColumns = string.Join(", ", _columns.Select(c => "s." + Identifiers.QuoteSqlite(c)));
-        // Binary, as the change table's keys are (and SortKey): under the table's NOCASE collation "A" would join "a"'s change row too.
-        _joinOnKeys = string.Join(" AND ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
+        // Binary, as the change table's keys are (and SortKey): under the table's NOCASE collation "A" would join "a"'s change
+        // row too. Both comparisons are written, so that either table's key index serves the join: the source's (in the
+        // column's own collation) when the feed looks rows up by change, the change table's (binary) when a snapshot looks
+        // changes up by row; with the binary one alone a NOCASE source was scanned whole on every feed batch.
+        _joinOnKeys = string.Join(" AND ", _keys.Select(k =>
+            $"s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)} AND s.{Identifiers.QuoteSqlite(k)} = c.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
         _orderByKeys = string.Join(", ", _keys.Select(k => "s." + Identifiers.QuoteSqlite(k)));
         // Key order must be byte order (what SortKey encodes), whatever collation the table declares.
         _binaryKeys = string.Join(", ", _keys.Select(k => $"s.{Identifiers.QuoteSqlite(k)} COLLATE BINARY"));
@@ -162,17 +166,19 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         return await command.ExecuteScalarAsync(cancellationToken) is long v ? v : 0;
     }
 
+    /// <summary>The feed's query: changes after @after in version order, each joined to its row (by the source's key index).</summary>
+    internal string ChangesSql => $"""
+        SELECT {string.Join(", ", _keys.Select(k => "c." + Identifiers.QuoteSqlite(k)))}, c.version, c.created_version, c.deleted, s.{Identifiers.QuoteSqlite(_keys[0])} IS NOT NULL AS present, {_selectColumns}
+        FROM {_changeTable} c LEFT JOIN {_table} s ON {_joinOnKeys}
+        WHERE c.version > @after ORDER BY c.version LIMIT @max
+        """;
+
     /// <inheritdoc />
     public async Task<IReadOnlyList<SourceChange>> ReadChangesAsync(long afterVersion, int maxChanges, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        var keyList = string.Join(", ", _keys.Select(k => "c." + Identifiers.QuoteSqlite(k)));
-        command.CommandText = $"""
-            SELECT {keyList}, c.version, c.created_version, c.deleted, s.{Identifiers.QuoteSqlite(_keys[0])} IS NOT NULL AS present, {_selectColumns}
-            FROM {_changeTable} c LEFT JOIN {_table} s ON {_joinOnKeys}
-            WHERE c.version > @after ORDER BY c.version LIMIT @max
-            """;
+        command.CommandText = ChangesSql;
         SqliteDatabase.Parameter(command, "@after", afterVersion);
         SqliteDatabase.Parameter(command, "@max", maxChanges);
         var changes = new List<SourceChange>(Math.Min(maxChanges, 65_536));
