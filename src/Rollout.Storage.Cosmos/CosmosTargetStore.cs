@@ -142,19 +142,33 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             prepared[i] = Prepared.Of(writes[i], _partitionPath);
         }
 
-        // What the batch's documents' places hold, in one ReadMany instead of a point read per write.
-        var places = await ReadPlacesAsync(prepared, cancellationToken).ConfigureAwait(false);
-        var applied = 0;
-        // Concurrent point operations; with bulk execution on, the SDK groups them into batches per partition.
-        await Parallel.ForEachAsync(prepared, new ParallelOptions { MaxDegreeOfParallelism = _maxConcurrency, CancellationToken = cancellationToken }, async (write, ct) =>
+        try
         {
-            if (await ApplyOneAsync(write, places, ct).ConfigureAwait(false))
+            // What the batch's documents' places hold, in one ReadMany instead of a point read per write.
+            var places = await ReadPlacesAsync(prepared, cancellationToken).ConfigureAwait(false);
+            var applied = 0;
+            // Concurrent point operations; with bulk execution on, the SDK groups them into batches per partition.
+            await Parallel.ForEachAsync(prepared, new ParallelOptions { MaxDegreeOfParallelism = _maxConcurrency, CancellationToken = cancellationToken }, async (write, ct) =>
             {
-                Interlocked.Increment(ref applied);
-            }
-        }).ConfigureAwait(false);
-        return new ApplyResult(applied, writes.Count - applied);
+                if (await ApplyOneAsync(write, places, ct).ConfigureAwait(false))
+                {
+                    Interlocked.Increment(ref applied);
+                }
+            }).ConfigureAwait(false);
+            return new ApplyResult(applied, writes.Count - applied);
+        }
+        catch (CosmosException e) when (IsUnavailable(e.StatusCode))
+        {
+            // The account, not the documents: the feed waits for it and dead-letters nothing.
+            throw new TargetUnavailableException($"Cosmos DB did not take the writes ({(int)e.StatusCode} {e.StatusCode}, sub-status {e.SubStatusCode}): {e.Message}", e);
+        }
     }
+
+    /// <summary>
+    /// Statuses that say the account cannot take requests now (throttled, timed out, unavailable, a partition moving) or
+    /// refuses this caller (authentication, authorization): none is the fault of a document.
+    /// </summary>
+    internal static bool IsUnavailable(HttpStatusCode status) => (int)status is 401 or 403 or 408 or 410 or 429 or 449 or >= 500;
 
     /// <summary>A write with its item body and partition key worked out once.</summary>
     private sealed record Prepared(TargetWrite Write, byte[]? LiveBody, PartitionKey LivePartitionKey)
@@ -290,7 +304,8 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
                 Log.ConcurrencyRetry(_logger, write.Key.Text, (int)response.StatusCode, attempt);
                 if (attempt >= _maxRetries)
                 {
-                    throw new InvalidOperationException($"Write of {write.Key} lost {attempt} optimistic-concurrency races in a row; giving up (the batch is retried).");
+                    // Contention, not a bad document: retried as a batch later, never dead-lettered.
+                    throw new TargetUnavailableException($"Write of {write.Key} lost {attempt} optimistic-concurrency races in a row; giving up (the batch is retried).");
                 }
 
                 continue;

@@ -101,6 +101,22 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             return new ApplyResult(0, 0);
         }
 
+        try
+        {
+            return await ApplyInOneTransactionAsync(writes, cancellationToken);
+        }
+        catch (SqliteException e) when (IsUnavailable(e))
+        {
+            // The database file, not the documents: the feed waits for it and dead-letters nothing.
+            throw new TargetUnavailableException($"The target database did not take the writes: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Errors of the database file rather than of a row: locked or busy past the timeout, I/O, full, read-only, unopenable.</summary>
+    internal static bool IsUnavailable(SqliteException e) => (e.SqliteErrorCode & 0xFF) is 5 or 6 or 8 or 10 or 13 or 14;
+
+    private async Task<ApplyResult> ApplyInOneTransactionAsync(IReadOnlyList<TargetWrite> writes, CancellationToken cancellationToken)
+    {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var transaction = connection.BeginTransaction(deferred: false);
         await using var command = connection.CreateCommand();

@@ -6,7 +6,8 @@ namespace Rollout.Storage.Sqlite.Tests;
 
 /// <summary>
 /// The retry limit of the dual-write processor on the real SQLite stores, with a decorator of the target that refuses
-/// writes: a poison change is dead-lettered after the limit and the feed moves on; a transient failure never is.
+/// writes: a poison change is dead-lettered after the limit and the feed moves on; a transient failure or an outage
+/// of the target never is, however long it lasts.
 /// </summary>
 public sealed class DualWriteRetryLimitTests
 {
@@ -86,28 +87,65 @@ public sealed class DualWriteRetryLimitTests
         await p.AssertTargetMatchesSourceAsync();
     }
 
-    [Fact]
-    public async Task A_transient_failure_that_reaches_the_limit_is_applied_change_by_change_and_not_dead_lettered()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task A_target_that_stays_down_past_the_limit_dead_letters_nothing_and_the_feed_resumes_when_it_is_back(int pending)
     {
         await using var p = await Pipeline.CreateAsync();
-        for (var i = 1; i <= 5; i++)
+        for (var i = 1; i <= pending; i++)
         {
             await p.UpsertAsync(i, i, 100 * i, "new");
         }
 
-        var target = new RefusingTarget(p.Target) { TransientFailures = 2 };
+        var target = new RefusingTarget(p.Target) { Down = true };
 
-        await Assert.ThrowsAsync<TimeoutException>(() => p.Processor(target: target, maxAttempts: 2).DrainAsync(CancellationToken.None));
-        var second = await p.Processor(target: target, maxAttempts: 2).DrainAsync(CancellationToken.None);
+        // Twice the limit, a new process each time: an outage is waited for, whatever the count (one pending change too).
+        for (var run = 1; run <= 4; run++)
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => p.Processor($"run{run}", target: target, maxAttempts: 2).DrainAsync(CancellationToken.None));
+        }
 
-        Assert.Equal((5, 5, 0, 5L), (second.Read, second.Applied, second.DeadLettered, second.Checkpoint));
-        Assert.Equal(2 + 5, target.Calls); // two failed batches, then each change on its own
+        Assert.Empty(await p.Target.ListAsync("orders-v2", includeResolved: true, CancellationToken.None));
+        Assert.Null(await p.Target.GetAsync(Feed, CancellationToken.None));
+        Assert.Null(await p.Target.GetFailuresAsync(Feed, CancellationToken.None)); // an outage does not count towards the limit
+
+        target.Down = false;
+        var back = await p.Processor("run5", target: target, maxAttempts: 2).DrainAsync(CancellationToken.None);
+
+        Assert.Equal((pending, pending, 0), (back.Read, back.Applied, back.DeadLettered));
         Assert.Empty(await p.Target.ListAsync("orders-v2", includeResolved: true, CancellationToken.None));
         await p.AssertTargetMatchesSourceAsync();
     }
 
     [Fact]
-    public async Task When_every_change_fails_on_its_own_nothing_is_dead_lettered_and_the_next_run_takes_the_oldest_change_alone()
+    public async Task A_target_failure_during_the_change_by_change_pass_dead_letters_nothing_of_the_batch()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        for (var i = 1; i <= 4; i++)
+        {
+            await p.UpsertAsync(i, i, 100 * i, "new");
+        }
+
+        var target = new RefusingTarget(p.Target) { Poison = { "[2]" } };
+        Task<BatchOutcome> Run() => p.Processor(target: target, maxAttempts: 2).DrainAsync(CancellationToken.None);
+        await Assert.ThrowsAsync<InvalidOperationException>(Run);
+
+        // The second refusal reaches the limit: the batch is applied change by change, and the target goes down at [3].
+        target.BeforeApply = (writes, _) => writes is [{ Key.Text: "[3]" }] ? throw new TargetUnavailableException("throttled (429)") : Task.CompletedTask;
+        await Assert.ThrowsAsync<TargetUnavailableException>(Run);
+
+        Assert.Empty(await p.Target.ListAsync("orders-v2", includeResolved: true, CancellationToken.None)); // not even the poison [2]
+        Assert.Null(await p.Target.GetAsync(Feed, CancellationToken.None));
+        Assert.Equal(2, (await p.Target.GetFailuresAsync(Feed, CancellationToken.None))!.Attempts); // the refusals, not the outage
+        target.BeforeApply = null;
+        var next = await Run();
+        Assert.Equal((4, 2, 1, 4L), (next.Read, next.Applied, next.DeadLettered, next.Checkpoint)); // [1] was applied before the outage
+        Assert.Equal("[2]", Assert.Single(await p.Target.ListAsync("orders-v2", includeResolved: false, CancellationToken.None)).Key.Text);
+    }
+
+    [Fact]
+    public async Task When_every_change_is_refused_on_its_own_nothing_is_dead_lettered_and_the_next_run_takes_the_oldest_change_alone()
     {
         await using var p = await Pipeline.CreateAsync();
         for (var i = 1; i <= 3; i++)
@@ -115,22 +153,22 @@ public sealed class DualWriteRetryLimitTests
             await p.UpsertAsync(i, i, 100 * i, "new");
         }
 
-        var target = new RefusingTarget(p.Target) { Down = true };
+        var target = new RefusingTarget(p.Target) { Poison = { "[1]", "[2]", "[3]" } };
         var processor = p.Processor(target: target, maxAttempts: 2);
 
-        await Assert.ThrowsAsync<HttpRequestException>(() => processor.RunOnceAsync(CancellationToken.None));
-        var down = await Assert.ThrowsAsync<TargetUnavailableException>(() => processor.RunOnceAsync(CancellationToken.None));
-        Assert.Contains("Every one of the 3 changes after checkpoint 0 failed", down.Message, StringComparison.Ordinal);
-        Assert.IsType<HttpRequestException>(down.InnerException);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => processor.RunOnceAsync(CancellationToken.None));
+        var refused = await Assert.ThrowsAsync<ChangesRefusedException>(() => processor.RunOnceAsync(CancellationToken.None));
+        Assert.Contains("Every one of the 3 changes after checkpoint 0 was refused", refused.Message, StringComparison.Ordinal);
+        Assert.IsType<InvalidOperationException>(refused.InnerException);
         Assert.Empty(await p.Target.ListAsync("orders-v2", includeResolved: true, CancellationToken.None));
         Assert.Null(await p.Target.GetAsync(Feed, CancellationToken.None));
 
-        // Still down: the oldest change alone is dead-lettered, so even a batch of poison changes drains, one per run.
+        // Refused again on its own: the oldest change alone is dead-lettered, so even a batch of poison changes drains, one per run.
         var narrowed = await processor.RunOnceAsync(CancellationToken.None);
 
         Assert.Equal((1, 0, 1, 1L), (narrowed.Read, narrowed.Applied, narrowed.DeadLettered, narrowed.Checkpoint));
         Assert.Equal("[1]", Assert.Single(await p.Target.ListAsync("orders-v2", includeResolved: false, CancellationToken.None)).Key.Text);
-        target.Down = false;
+        target.Poison.Clear();
         await processor.DrainAsync(CancellationToken.None);
         Assert.Equal((1, 0), await processor.RetryDeadLettersAsync(p.Source, CancellationToken.None));
         await p.AssertTargetMatchesSourceAsync();
@@ -166,5 +204,30 @@ public sealed class DualWriteRetryLimitTests
         Assert.Equal("newer", JsonDocument.Parse(doc.Json!).RootElement.GetProperty("status").GetString());
         Assert.Empty(await p.Target.ListAsync("orders-v2", includeResolved: false, CancellationToken.None));
         await p.AssertTargetMatchesSourceAsync();
+    }
+}
+
+/// <summary>The embedded target reports a database it cannot write (locked past its busy timeout) as unavailable.</summary>
+public sealed class SqliteTargetAvailabilityTests
+{
+    [Fact]
+    public async Task A_target_database_locked_past_the_busy_timeout_is_unavailable_not_a_refused_document()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));
+        var database = new SqliteDatabase(Path.Combine(folder, "target.db"), busyTimeout: TimeSpan.FromMilliseconds(200));
+        var target = new SqliteTargetStore(database, "orders", TimeProvider.System);
+        await target.InitializeAsync(CancellationToken.None);
+        var document = new Rollout.Core.Translation.TranslatedDocument("1", "1", "{}"u8.ToArray(), default);
+
+        await using (var holder = await database.OpenAsync())
+        {
+            await using var transaction = holder.BeginTransaction(deferred: false); // another writer holds the lock
+            var error = await Assert.ThrowsAsync<TargetUnavailableException>(() => target.ApplyAsync([new TargetWrite(SourceKey.From([1L]), 1, document)], CancellationToken.None));
+            Assert.IsType<Microsoft.Data.Sqlite.SqliteException>(error.InnerException);
+        }
+
+        Assert.Equal(1, (await target.ApplyAsync([new TargetWrite(SourceKey.From([1L]), 1, document)], CancellationToken.None)).Applied);
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(folder, recursive: true);
     }
 }

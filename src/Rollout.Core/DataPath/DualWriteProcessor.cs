@@ -42,8 +42,10 @@ public sealed record DualWriteOptions
 }
 
 /// <summary>
-/// Every change of a batch failed when applied on its own: taken as a failure of the target (an outage, a lost
-/// permission) rather than of the changes, so nothing was dead-lettered; the next run takes the oldest change alone.
+/// The target cannot take writes now — unreachable, throttled, timed out, busy, or refusing this caller — which is no
+/// fault of the changes: a batch that fails with it (or with <see cref="TimeoutException"/>,
+/// <see cref="HttpRequestException"/> or a cancellation that is not the caller's) is retried from the same checkpoint
+/// and never dead-lettered, however long the outage. Target adapters throw it for such failures of their store.
 /// </summary>
 public sealed class TargetUnavailableException : Exception
 {
@@ -61,8 +63,36 @@ public sealed class TargetUnavailableException : Exception
 
     /// <summary>Creates the exception.</summary>
     /// <param name="message">Message.</param>
-    /// <param name="innerException">The first change's failure.</param>
+    /// <param name="innerException">The store's own failure.</param>
     public TargetUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// Every change of a batch was refused when applied on its own (none for a reason that makes the target unavailable):
+/// nothing was dead-lettered, since that may be a failure of the target the adapter could not classify; the next run
+/// applies the oldest change alone, and dead-letters it if it is refused again.
+/// </summary>
+public sealed class ChangesRefusedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public ChangesRefusedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    public ChangesRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">Message.</param>
+    /// <param name="innerException">The first change's failure.</param>
+    public ChangesRefusedException(string message, Exception innerException)
         : base(message, innerException)
     {
     }
@@ -88,11 +118,13 @@ public sealed record BatchOutcome(bool LeaseHeld, int Read, int Applied, int Sta
 /// One instance owns a feed at a time through a lease.
 /// <para>
 /// A batch the target refuses is retried from the same checkpoint by the next run, and the failure is counted in the
-/// checkpoint store. At <see cref="DualWriteOptions.MaxAttempts"/> the batch's changes are applied one at a time: those
-/// the target still refuses become dead letters (<see cref="TranslationErrorKind.ApplyFailed"/>, with its reason), the
-/// rest are applied, and the checkpoint moves on. If every change of the batch fails on its own, the target is taken
-/// to be down and nothing is dead-lettered; the next run then takes the oldest change (its version) alone, so a feed
-/// can always move, one change per run at worst.
+/// checkpoint store. A target that is unavailable (<see cref="TargetUnavailableException"/>, a timeout, a network error)
+/// is only waited for: not counted, and nothing is dead-lettered for it, however long it lasts. Otherwise, at
+/// <see cref="DualWriteOptions.MaxAttempts"/> the batch's changes are applied one at a time: those the target still
+/// refuses become dead letters (<see cref="TranslationErrorKind.ApplyFailed"/>, with its reason), the rest are applied,
+/// and the checkpoint moves on. If every change of the batch is refused on its own, nothing is dead-lettered
+/// (<see cref="ChangesRefusedException"/>); the next run then takes the oldest change (its version) alone, so a feed
+/// of poison changes still moves, one change per run at worst.
 /// </para>
 /// </summary>
 public sealed class DualWriteProcessor
@@ -234,7 +266,9 @@ public sealed class DualWriteProcessor
             }
             catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
-                if (await _checkpoints.RecordFailureAsync(FeedName, checkpoint, Reason(e), cancellationToken) < _options.MaxAttempts)
+                // An unavailable target is only waited for: not counted, so that once it is back the feed goes on at full
+                // batches. What the target refuses is counted towards the limit.
+                if (IsUnavailable(e) || await _checkpoints.RecordFailureAsync(FeedName, checkpoint, Reason(e), cancellationToken) < _options.MaxAttempts)
                 {
                     throw;
                 }
@@ -371,6 +405,12 @@ public sealed class DualWriteProcessor
             }
             catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
+                if (IsUnavailable(e))
+                {
+                    // Not this change's fault: the whole batch waits for the target, and nothing of it is dead-lettered.
+                    throw;
+                }
+
                 first ??= e;
                 refused.Add(new DeadLetter(0, _feature, write.Key, write.SourceVersion, [new TranslationError("$", null, TranslationErrorKind.ApplyFailed, Reason(e))], now, 1, null));
             }
@@ -378,14 +418,21 @@ public sealed class DualWriteProcessor
 
         if (!narrowed && writes.Count > 1 && refused.Count == writes.Count)
         {
-            var message = $"Every one of the {writes.Count} changes after checkpoint {checkpoint} failed when applied on its own, so the target rather than the changes is taken to be failing and nothing was dead-lettered; the next run applies the oldest change alone. First failure: {Reason(first!)}";
+            var message = $"Every one of the {writes.Count} changes after checkpoint {checkpoint} was refused when applied on its own, so nothing was dead-lettered (it may be the target failing in a way it does not report as unavailable); the next run applies the oldest change alone. First failure: {Reason(first!)}";
             await _checkpoints.RecordFailureAsync(FeedName, checkpoint, message, cancellationToken);
-            throw new TargetUnavailableException(message, first!);
+            throw new ChangesRefusedException(message, first!);
         }
 
         deadLetters.AddRange(refused);
         return new ApplyResult(applied, stale);
     }
+
+    /// <summary>
+    /// A failure of the target rather than of the change: the adapter says so, or it is a timeout, a network error, or a
+    /// cancellation that is not the caller's (an HTTP client's own timeout).
+    /// </summary>
+    private static bool IsUnavailable(Exception e) =>
+        e is TargetUnavailableException or TimeoutException or HttpRequestException or OperationCanceledException;
 
     /// <summary>A failure's reason for a dead letter or the failure count: the exception's type and message, bounded.</summary>
     private static string Reason(Exception e)
