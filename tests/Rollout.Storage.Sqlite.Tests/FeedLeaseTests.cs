@@ -108,6 +108,56 @@ public sealed class FeedLeaseTests
         Assert.Equal("b", (await p.LeaseAsync(Feed))!.Value.Owner);
     }
 
+    [Fact]
+    public async Task A_lease_answered_slowly_counts_from_when_it_was_asked_for_so_the_checkpoint_confirms_it_again()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "new");
+
+        // The first acquisition's answer takes 12 s to come back (more than a third of the 30 s lease): the lease holds
+        // from when it was asked for, so by the checkpoint less than two thirds of it may be left and it must be
+        // confirmed with another round trip rather than taken as fresh.
+        var leases = new SlowLeases(p.Target, p.Time, TimeSpan.FromSeconds(12));
+        var outcome = await p.Processor("a", leases: leases).RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal((true, 1, 1L), (outcome.LeaseHeld, outcome.Applied, outcome.Checkpoint));
+        Assert.Equal(2, leases.Calls);
+    }
+
+    [Fact]
+    public async Task A_lease_answered_at_once_is_not_confirmed_again_before_a_quick_checkpoint()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "new");
+
+        var leases = new SlowLeases(p.Target, p.Time, TimeSpan.Zero);
+        var outcome = await p.Processor("a", leases: leases).RunOnceAsync(CancellationToken.None);
+
+        Assert.Equal((true, 1, 1L), (outcome.LeaseHeld, outcome.Applied, outcome.Checkpoint));
+        Assert.Equal(1, leases.Calls);
+    }
+
+    /// <summary>The real lease store, whose answer to the first call comes back <c>delay</c> later on the fake clock.</summary>
+    private sealed class SlowLeases(ILeaseStore inner, Microsoft.Extensions.Time.Testing.FakeTimeProvider time, TimeSpan delay) : ILeaseStore
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public async Task<bool> TryAcquireAsync(string name, string owner, TimeSpan duration, CancellationToken cancellationToken)
+        {
+            var held = await inner.TryAcquireAsync(name, owner, duration, cancellationToken);
+            if (Interlocked.Increment(ref _calls) == 1)
+            {
+                time.Advance(delay);
+            }
+
+            return held;
+        }
+
+        public Task ReleaseAsync(string name, string owner, CancellationToken cancellationToken) => inner.ReleaseAsync(name, owner, cancellationToken);
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);

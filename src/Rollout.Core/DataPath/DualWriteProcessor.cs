@@ -209,12 +209,15 @@ public sealed class DualWriteProcessor
 
         try
         {
+            // The lease runs from when it was asked for, not from when the answer came back (a slow round trip must not make
+            // the keeper think it holds the lease longer than it does).
+            var acquiredAt = _time.GetTimestamp();
             if (!await _leases.TryAcquireAsync(FeedName, _options.InstanceId, _options.LeaseDuration, cancellationToken))
             {
                 return new BatchOutcome(false, 0, 0, 0, 0, await _checkpoints.GetAsync(FeedName, cancellationToken) ?? 0);
             }
 
-            var lease = new LeaseKeeper(this, cancellationToken);
+            var lease = new LeaseKeeper(this, acquiredAt, cancellationToken);
             await using (lease)
             {
                 long? checkpoint = null;
@@ -504,10 +507,10 @@ public sealed class DualWriteProcessor
         private volatile bool _lost;
         private long _renewed;
 
-        public LeaseKeeper(DualWriteProcessor owner, CancellationToken cancellationToken)
+        public LeaseKeeper(DualWriteProcessor owner, long acquiredAt, CancellationToken cancellationToken)
         {
             _owner = owner;
-            _renewed = owner._time.GetTimestamp(); // just taken by RunOnceAsync
+            _renewed = acquiredAt; // the timestamp taken before RunOnceAsync asked for the lease
             _batch = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             _renewing = RenewAsync();
         }
