@@ -69,7 +69,7 @@ public sealed class SqlServerStateStore : ICheckpointStore, ILeaseStore, IBackfi
         ArgumentNullException.ThrowIfNull(error);
         return await _connections.ScalarAsync(StateSql.RecordFailure(name, position, error, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false) is int attempts
             ? attempts
-            : throw new InvalidOperationException("Recording a feed failure returned no count.");
+            : 0; // a failure at a position older than the one recorded: another instance has moved on (see ICheckpointStore)
     }
 
     /// <inheritdoc />

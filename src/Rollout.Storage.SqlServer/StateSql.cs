@@ -41,7 +41,7 @@ internal static class StateSql
         SET NOCOUNT ON;
         MERGE {SqlServerSchema.FeedFailuresTable} WITH (HOLDLOCK) AS f
         USING (SELECT @name AS name) AS s ON f.name {Binary} = s.name
-        WHEN MATCHED THEN UPDATE SET attempts = CASE WHEN f.position = @position THEN f.attempts + 1 ELSE 1 END,
+        WHEN MATCHED AND f.position <= @position THEN UPDATE SET attempts = CASE WHEN f.position = @position THEN f.attempts + 1 ELSE 1 END,
           position = @position, last_error = @error, last_failed = @now
         WHEN NOT MATCHED THEN INSERT (name, position, attempts, last_error, last_failed) VALUES (@name, @position, 1, @error, @now)
         OUTPUT inserted.attempts;

@@ -433,13 +433,15 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             ON CONFLICT (name) DO UPDATE SET
               attempts = CASE WHEN feed_failures.position = excluded.position THEN feed_failures.attempts + 1 ELSE 1 END,
               position = excluded.position, last_error = excluded.last_error, last_failed = excluded.last_failed
+            WHERE excluded.position >= feed_failures.position
             RETURNING attempts
             """;
         SqliteDatabase.Parameter(command, "@name", name);
         SqliteDatabase.Parameter(command, "@position", position);
         SqliteDatabase.Parameter(command, "@error", error);
         SqliteDatabase.Parameter(command, "@now", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
-        return (int)(long)(await command.ExecuteScalarAsync(cancellationToken))!;
+        // No row back: the failure is at a position older than the one recorded (a stale instance); it is not counted.
+        return await command.ExecuteScalarAsync(cancellationToken) is long attempts ? (int)attempts : 0;
     }
 
     /// <inheritdoc />

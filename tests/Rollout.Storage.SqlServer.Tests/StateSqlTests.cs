@@ -28,6 +28,9 @@ public sealed class StateSqlTests
     {
         var statement = StateSql.RecordFailure("orders-v2/dualwrite", 42, "Conflict (409)", DateTimeOffset.UnixEpoch);
 
+        // A stale instance's failure at an older position neither resets nor overwrites the count (no row comes back).
+        Assert.Contains("WHEN MATCHED AND f.position <= @position THEN UPDATE SET", statement.Text, StringComparison.Ordinal);
+
         Assert.Contains("MERGE [dbo].[rollout_feed_failures] WITH (HOLDLOCK) AS f", statement.Text, StringComparison.Ordinal);
         Assert.Contains("attempts = CASE WHEN f.position = @position THEN f.attempts + 1 ELSE 1 END", statement.Text, StringComparison.Ordinal);
         Assert.Contains("VALUES (@name, @position, 1, @error, @now)", statement.Text, StringComparison.Ordinal);

@@ -211,6 +211,19 @@ public sealed class DualWriteRetryLimitTests
 public sealed class SqliteTargetAvailabilityTests
 {
     [Fact]
+    public async Task A_failure_recorded_by_a_stale_instance_at_an_older_checkpoint_neither_resets_nor_overwrites_the_count()
+    {
+        await using var p = await Pipeline.CreateAsync();
+
+        Assert.Equal(1, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 10, "first", CancellationToken.None));
+        Assert.Equal(2, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 10, "second", CancellationToken.None));
+        Assert.Equal(0, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 7, "from an instance still at 7", CancellationToken.None));
+        var failures = await p.Target.GetFailuresAsync("orders-v2/dualwrite", CancellationToken.None);
+        Assert.Equal((10L, 2, "second"), (failures!.Position, failures.Attempts, failures.LastError));
+        Assert.Equal(1, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 12, "moved on", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_target_database_locked_past_the_busy_timeout_is_unavailable_not_a_refused_document()
     {
         var folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));

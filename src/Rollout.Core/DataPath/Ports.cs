@@ -138,7 +138,8 @@ public interface ICheckpointStore
     /// <summary>
     /// Counts one more failed attempt to move past <paramref name="position"/> (durably: the count survives restarts
     /// and is shared by every instance) and returns the count at that position: 1 when the last failure recorded was
-    /// at another position.
+    /// at an older position. A failure at a position older than the one recorded (an instance that has not seen the
+    /// checkpoint move on) is not recorded and returns 0, so it can neither reset nor overwrite the current count.
     /// </summary>
     /// <param name="name">Consumer name.</param>
     /// <param name="position">The checkpoint the failed batch started after.</param>

@@ -40,6 +40,10 @@ public sealed class SqlServerStateStoreTests(SqlServerDatabaseFixture db)
         var failures = await store.GetFailuresAsync(name, CancellationToken.None);
         Assert.Equal((10L, 2, "second"), (failures!.Position, failures.Attempts, failures.LastError));
         Assert.Equal(1, await store.RecordFailureAsync(name, 11, "elsewhere", CancellationToken.None));
+        Assert.Equal(2, await store.RecordFailureAsync(name, 11, "again", CancellationToken.None));
+        Assert.Equal(0, await store.RecordFailureAsync(name, 10, "a stale instance", CancellationToken.None));
+        var current = await store.GetFailuresAsync(name, CancellationToken.None);
+        Assert.Equal((11L, 2, "again"), (current!.Position, current.Attempts, current.LastError));
         await store.SaveAsync(name, 11, CancellationToken.None);
         Assert.NotNull(await store.GetFailuresAsync(name, CancellationToken.None)); // at the checkpoint: not moved past yet
         await store.SaveAsync(name, 12, CancellationToken.None);
