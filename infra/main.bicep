@@ -43,6 +43,17 @@ param dotnetVersion string = '10.0'
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string = 'Enabled'
 
+@description('Lowest TLS version the Function App (site and SCM) and Azure SQL accept. Storage and Cosmos DB stay at TLS 1.2: neither can require a higher minimum.')
+@allowed(['1.2', '1.3'])
+param minimumTlsVersion string = '1.2'
+
+@description('Disabled: no FTP at all. FtpsOnly: FTP over TLS for diagnostics (deployment never needs it). Plain FTP is not offered.')
+@allowed(['Disabled', 'FtpsOnly'])
+param ftpsState string = 'Disabled'
+
+@description('True: the Function App redirects HTTP to HTTPS and the storage account refuses HTTP.')
+param httpsOnly bool = true
+
 @description('Entra ID administrator of the SQL server (display name and object id; a group is best).')
 param sqlEntraAdminLogin string
 
@@ -130,9 +141,11 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     appIdentityName: identity.name
-    deployerPrincipalId: deployerPrincipalId
+    // Only the Premium plan's package is uploaded by the deployer; Flex Consumption's is written by the platform.
+    deployerPrincipalId: hostingPlan == 'Premium' ? deployerPrincipalId : ''
     packageContainerName: packageContainerName
     publicNetworkAccess: publicNetworkAccess
+    httpsOnly: httpsOnly
   }
 }
 
@@ -181,6 +194,7 @@ module sql 'modules/sql.bicep' = {
     autoPauseDelayMinutes: sqlAutoPauseDelayMinutes
     allowAzureServices: sqlAllowAzureServices
     publicNetworkAccess: publicNetworkAccess
+    minimumTlsVersion: minimumTlsVersion
   }
 }
 
@@ -197,6 +211,9 @@ module functionApp 'modules/functionapp.bicep' = {
     flexMaximumInstanceCount: flexMaximumInstanceCount
     flexInstanceMemoryMB: flexInstanceMemoryMB
     dotnetVersion: dotnetVersion
+    minimumTlsVersion: minimumTlsVersion
+    ftpsState: ftpsState
+    httpsOnly: httpsOnly
     identityId: identity.id
     identityClientId: identity.properties.clientId
     storageAccountName: storage.outputs.name

@@ -15,7 +15,7 @@ param sqlDatabaseSku = {
 }
 param sqlAutoPauseDelayMinutes = -1
 param sqlEntraAdminLogin = readEnvironmentVariable('SQL_ENTRA_ADMIN_LOGIN', 'rollout-sql-admins')
-param sqlEntraAdminObjectId = readEnvironmentVariable('SQL_ENTRA_ADMIN_OBJECT_ID', '00000000-0000-0000-0000-000000000000')
+param sqlEntraAdminObjectId = readEnvironmentVariable('SQL_ENTRA_ADMIN_OBJECT_ID')
 param deployerPrincipalId = readEnvironmentVariable('AZURE_DEPLOYER_OBJECT_ID', '')
 param alertEmail = readEnvironmentVariable('ROLLOUT_ALERT_EMAIL', '')
 param logRetentionInDays = 90

@@ -29,6 +29,15 @@ param flexInstanceMemoryMB int
 @description('.NET version of the isolated worker (the app targets net10.0).')
 param dotnetVersion string
 
+@description('Lowest TLS version the site and its SCM endpoint accept.')
+@allowed(['1.2', '1.3'])
+param minimumTlsVersion string
+
+@allowed(['Disabled', 'FtpsOnly'])
+param ftpsState string
+
+param httpsOnly bool
+
 @description('Resource id of the user-assigned managed identity the app runs as.')
 param identityId string
 
@@ -134,7 +143,7 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
   }
   properties: {
     serverFarmId: plan.id
-    httpsOnly: true
+    httpsOnly: httpsOnly
     publicNetworkAccess: publicNetworkAccess
     keyVaultReferenceIdentity: identityId
     functionAppConfig: isFlex ? {
@@ -158,9 +167,9 @@ resource app 'Microsoft.Web/sites@2025-03-01' = {
       }
     } : null
     siteConfig: {
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
+      minTlsVersion: minimumTlsVersion
+      scmMinTlsVersion: minimumTlsVersion
+      ftpsState: ftpsState
       http20Enabled: true
       linuxFxVersion: isFlex ? null : 'DOTNET-ISOLATED|${dotnetVersion}'
       minimumElasticInstanceCount: isFlex ? null : premiumMinimumInstances

@@ -28,6 +28,10 @@ param allowAzureServices bool
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string
 
+@description('Lowest TLS version the server accepts.')
+@allowed(['1.2', '1.3'])
+param minimumTlsVersion string
+
 var serverless = startsWith(string(databaseSku.name), 'GP_S_')
 
 resource server 'Microsoft.Sql/servers@2025-01-01' = {
@@ -35,7 +39,7 @@ resource server 'Microsoft.Sql/servers@2025-01-01' = {
   location: location
   tags: tags
   properties: {
-    minimalTlsVersion: '1.2'
+    minimalTlsVersion: minimumTlsVersion
     publicNetworkAccess: publicNetworkAccess
     restrictOutboundNetworkAccess: 'Disabled'
     administrators: {

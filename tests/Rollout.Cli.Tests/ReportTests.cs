@@ -5,7 +5,7 @@ namespace Rollout.Cli.Tests;
 /// <summary>
 /// The HTML report of a real run, opened in headless Chromium: the script must have drawn every chart with data
 /// points and the phase and rollback markers. The screenshot is kept as a test artifact
-/// (<c>$ROLLOUT_TEST_ARTIFACTS</c>, else <c>artifacts/</c> beside the test binaries).
+/// (<c>$ROLLOUT_TEST_ARTIFACTS</c>, else <c>artifacts/</c> beside the test binaries), with the report itself.
 /// </summary>
 public sealed partial class ReportTests(ChromiumFixture chromium) : IClassFixture<ChromiumFixture>, IDisposable
 {
@@ -43,6 +43,8 @@ public sealed partial class ReportTests(ChromiumFixture chromium) : IClassFixtur
         Assert.Contains("maxErrorRateIncrease broken", dom, StringComparison.Ordinal);
         var artifacts = Environment.GetEnvironmentVariable("ROLLOUT_TEST_ARTIFACTS") is { Length: > 0 } dir ? dir : Path.Combine(AppContext.BaseDirectory, "artifacts");
         Directory.CreateDirectory(artifacts);
+        // The report itself (self-contained HTML) is kept next to its screenshot: CI publishes both.
+        File.Copy(report, Path.Combine(artifacts, "report.html"), overwrite: true);
         var screenshot = Path.Combine(artifacts, "report.png");
         File.Delete(screenshot);
         await chromium.RunAsync("--virtual-time-budget=5000", "--window-size=1280,1700", $"--screenshot={screenshot}", new Uri(report).AbsoluteUri);

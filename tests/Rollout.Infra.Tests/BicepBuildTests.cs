@@ -30,6 +30,26 @@ public sealed class BicepBuildTests(InfraFixture infra)
     }
 
     [Fact]
+    public async Task A_parameter_file_without_the_sql_administrators_object_id_fails_and_names_the_variable()
+    {
+        // No placeholder id: a deployment whose environment lacks the variable must stop, not name an all-zero administrator.
+        var environment = Bicep.DeployEnvironment.ToDictionary(kv => kv.Key, kv => kv.Value);
+        environment["SQL_ENTRA_ADMIN_OBJECT_ID"] = null;
+        var directory = Directory.CreateTempSubdirectory("rollout-bicep-params-");
+        try
+        {
+            var (exitCode, output) = await Bicep.RunAsync(environment, Bicep.InfraDirectory, "build-params", "main.dev.bicepparam", "--outfile", Path.Combine(directory.FullName, "dev.json"));
+
+            exitCode.ShouldNotBe(0, output);
+            output.ShouldContain("SQL_ENTRA_ADMIN_OBJECT_ID");
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Every_file_lints_without_an_error_or_a_warning()
     {
         infra.LintTemplates.ExitCode.ShouldBe(0, infra.LintTemplates.Output);
@@ -69,11 +89,16 @@ public sealed class BicepBuildTests(InfraFixture infra)
     {
         var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(Bicep.InfraDirectory, "bicepconfig.json")))!;
         var rules = config["analyzers"]!["core"]!["rules"]!;
-        foreach (var rule in new[] { "no-hardcoded-env-urls", "outputs-should-not-contain-secrets", "secure-secrets-in-params", "use-secure-value-for-secure-inputs", "no-unused-params", "what-if-short-circuiting", "use-recent-api-versions" })
+        foreach (var rule in new[] { "no-hardcoded-env-urls", "outputs-should-not-contain-secrets", "secure-secrets-in-params", "use-secure-value-for-secure-inputs", "no-unused-params", "what-if-short-circuiting" })
         {
             var level = rules[rule]?["level"]?.GetValue<string>();
             level.ShouldBeOneOf(["warning", "error"], rule);
         }
+
+        // use-recent-api-versions compares each API version's date with the day the linter runs: on, it would turn CI red
+        // on a date with no change to the repository (storage's 2025-01-01 from 2027-01-01). API versions are updated on
+        // purpose, with a what-if, not by the calendar.
+        rules["use-recent-api-versions"]?["level"]?.GetValue<string>().ShouldBe("off");
     }
 
     private static void ShouldBeClean(string output)

@@ -37,8 +37,8 @@ public sealed class InfraFixture : IAsyncLifetime
         var build = Bicep.RunAsync(infra, "build", "--pattern", "**/*.bicep", "--outdir", _outputDirectory);
         var lintTemplates = Bicep.RunAsync(infra, "lint", "--pattern", "**/*.bicep");
         (Build, LintTemplates) = (await build, await lintTemplates);
-        var buildParams = Bicep.RunAsync(infra, "build-params", "--pattern", "*.bicepparam", "--outdir", _outputDirectory);
-        var lintParams = Bicep.RunAsync(infra, "lint", "--pattern", "*.bicepparam");
+        var buildParams = Bicep.RunAsync(Bicep.DeployEnvironment, infra, "build-params", "--pattern", "*.bicepparam", "--outdir", _outputDirectory);
+        var lintParams = Bicep.RunAsync(Bicep.DeployEnvironment, infra, "lint", "--pattern", "*.bicepparam");
         (BuildParams, LintParams) = (await buildParams, await lintParams);
 
         foreach (var file in BicepFiles)

@@ -102,6 +102,25 @@ public sealed class WorkflowTests
         smokeTest.ShouldContain("az functionapp keys list");
         smokeTest.ShouldContain("x-functions-key");
         smokeTest.ShouldContain("::add-mask::");
+        // The key is read inside the retry loop: right after a deployment the host may not answer for it yet.
+        smokeTest.IndexOf("az functionapp keys list", StringComparison.Ordinal).ShouldBeGreaterThan(smokeTest.IndexOf("for attempt", StringComparison.Ordinal));
+        Scalar(steps[smoke], "if").ShouldBe("inputs.smoke-test");
+    }
+
+    [Fact]
+    public void The_smoke_test_can_be_turned_off_by_hand_for_a_first_deployment_but_always_runs_on_a_tag()
+    {
+        var deploy = Load("deploy.yml");
+        var input = Map(Map(Map(Map(deploy, "on"), "workflow_dispatch"), "inputs"), "smoke-test");
+        Scalar(input, "type").ShouldBe("boolean");
+        Scalar(input, "default").ShouldBe("true");
+        foreach (var environment in new[] { "dev", "prod" })
+        {
+            Scalar(Map(Map(Map(deploy, "jobs"), environment), "with"), "smoke-test").ShouldBe("${{ github.event_name == 'push' || inputs.smoke-test }}");
+        }
+
+        var called = Map(Map(Map(Load("deploy-environment.yml"), "on"), "workflow_call"), "inputs");
+        Scalar(Map(called, "smoke-test"), "default").ShouldBe("true");
     }
 
     [Fact]
@@ -111,6 +130,43 @@ public sealed class WorkflowTests
         Steps(Map(Map(ci, "jobs"), "build-and-test")).ShouldContain(s => Run(s).Contains("bash .ci/run", StringComparison.Ordinal));
         File.ReadAllText(Path.Combine(Bicep.RepositoryRoot, ".ci", "run")).ShouldContain("dotnet test Rollout.Functions.sln");
         File.ReadAllText(Path.Combine(Bicep.RepositoryRoot, "Rollout.Functions.sln")).ShouldContain(@"tests\Rollout.Infra.Tests\Rollout.Infra.Tests.csproj");
+    }
+
+    [Fact]
+    public void Ci_publishes_the_test_results_and_the_rollout_report_even_when_a_test_fails()
+    {
+        var job = Map(Map(Load("ci.yml"), "jobs"), "build-and-test");
+        var test = Steps(job).Single(s => Run(s).Contains("bash .ci/run", StringComparison.Ordinal));
+        var env = Map(test, "env");
+        var uploads = Steps(job).Where(s => Uses(s).StartsWith("actions/upload-artifact@", StringComparison.Ordinal)).ToArray();
+
+        foreach (var variable in new[] { "ROLLOUT_TEST_RESULTS", "ROLLOUT_TEST_ARTIFACTS" })
+        {
+            var folder = Scalar(env, variable).Replace("${{ github.workspace }}/", "", StringComparison.Ordinal);
+            var upload = uploads.SingleOrDefault(u => Scalar(Map(u, "with"), "path") == folder);
+            upload.ShouldNotBeNull($"no upload of {folder} ({variable})");
+            Scalar(upload, "if").ShouldBe("always()");
+            Scalar(Map(upload, "with"), "if-no-files-found").ShouldBe("error");
+        }
+
+        File.ReadAllText(Path.Combine(Bicep.RepositoryRoot, ".ci", "run")).ShouldContain("ROLLOUT_TEST_RESULTS");
+    }
+
+    [Fact]
+    public void The_sql_server_integration_job_runs_the_sql_server_tests_against_a_service_container_and_cannot_skip_them()
+    {
+        var job = Map(Map(Load("ci.yml"), "jobs"), "sqlserver-integration");
+        var mssql = Map(Map(job, "services"), "mssql");
+        Scalar(mssql, "image").ShouldStartWith("mcr.microsoft.com/mssql/server:");
+        var test = Steps(job).Single(s => Run(s).Contains("dotnet test tests/Rollout.Storage.SqlServer.Tests", StringComparison.Ordinal));
+        var env = Map(test, "env");
+
+        Scalar(env, "REQUIRE_SQLSERVER").ShouldBe("1");
+        Scalar(env, "SQLSERVER_CONNECTION_STRING").ShouldContain("Server=127.0.0.1,1433");
+        Run(test).ShouldContain("Rollout.Storage.SqlServer.Tests.Integration");
+        // The filter names the namespace the SQL Server facts live in.
+        Directory.GetFiles(Path.Combine(Bicep.RepositoryRoot, "tests", "Rollout.Storage.SqlServer.Tests", "Integration"), "*.cs")
+            .ShouldContain(f => File.ReadAllText(f).Contains("namespace Rollout.Storage.SqlServer.Tests.Integration;", StringComparison.Ordinal));
     }
 
     [Fact]

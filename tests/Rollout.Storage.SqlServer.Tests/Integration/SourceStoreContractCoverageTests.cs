@@ -31,17 +31,23 @@ public sealed class SourceStoreContractCoverageTests
     [Fact]
     public void Without_a_connection_string_the_sql_server_facts_are_skipped_with_the_reason()
     {
-        var configured = !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(SqlServerFactAttribute.Variable));
+        Assert.Contains("SQLSERVER_CONNECTION_STRING is not set", SqlServerFactAttribute.SkipReason(null, null), StringComparison.Ordinal);
+        Assert.Contains("SQLSERVER_CONNECTION_STRING is not set", SqlServerFactAttribute.SkipReason(" ", "0"), StringComparison.Ordinal);
+        Assert.Null(SqlServerFactAttribute.SkipReason("Server=127.0.0.1,1433;Database=master", null));
+    }
 
-        var skip = new SqlServerFactAttribute().Skip;
+    [Fact]
+    public void Where_a_server_is_required_the_sql_server_facts_run_and_fail_rather_than_skip()
+    {
+        Assert.Null(SqlServerFactAttribute.SkipReason(null, "1"));
+        Assert.Null(SqlServerFactAttribute.SkipReason("", "true"));
+    }
 
-        if (configured)
-        {
-            Assert.Null(skip);
-        }
-        else
-        {
-            Assert.Contains("SQLSERVER_CONNECTION_STRING is not set", skip, StringComparison.Ordinal);
-        }
+    [Fact]
+    public void The_facts_of_this_run_follow_its_environment()
+    {
+        var expected = SqlServerFactAttribute.SkipReason(Environment.GetEnvironmentVariable(SqlServerFactAttribute.Variable), Environment.GetEnvironmentVariable(SqlServerFactAttribute.RequireVariable));
+
+        Assert.Equal(expected, new SqlServerFactAttribute().Skip);
     }
 }

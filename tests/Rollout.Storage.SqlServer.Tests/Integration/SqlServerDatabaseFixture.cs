@@ -20,6 +20,11 @@ public sealed class SqlServerDatabaseFixture : IAsyncLifetime
         var connectionString = Environment.GetEnvironmentVariable(SqlServerFactAttribute.Variable);
         if (string.IsNullOrWhiteSpace(connectionString))
         {
+            if (SqlServerFactAttribute.IsRequired(Environment.GetEnvironmentVariable(SqlServerFactAttribute.RequireVariable)))
+            {
+                throw new InvalidOperationException($"{SqlServerFactAttribute.RequireVariable} is set but {SqlServerFactAttribute.Variable} is not: set it to a SQL Server the tests may create databases on (for example the CI job's service container).");
+            }
+
             return;
         }
 
