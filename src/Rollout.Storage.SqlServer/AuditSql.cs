@@ -83,11 +83,18 @@ internal static class AuditSql
         """, [Run(runId)]);
 
     /// <summary>When the oldest drift left unresolved by a run (flagged or reported) was first reported in any run of the feature.</summary>
+    /// <remarks>
+    /// Per key of the run, one seek of <c>IX_rollout_reconcile_keys_key</c> to the key's earliest record (records of other
+    /// features or of repairs are skipped): the cost follows the run's unresolved keys, not the keys times every earlier run.
+    /// </remarks>
     public static SqlStatement OldestUnresolvedSince(long runId) => new($"""
-        SELECT MIN(f.at) FROM {SqlServerSchema.ReconcileKeysTable} k
+        SELECT MIN(first.at) FROM {SqlServerSchema.ReconcileKeysTable} k
         JOIN {SqlServerSchema.ReconcileRunsTable} r ON r.id = k.run_id
-        JOIN {SqlServerSchema.ReconcileRunsTable} fr ON fr.feature = r.feature
-        JOIN {SqlServerSchema.ReconcileKeysTable} f ON f.run_id = fr.id AND f.key_hash = k.key_hash AND f.action IN (N'Flag', N'Report')
+        CROSS APPLY (
+          SELECT TOP (1) f.at FROM {SqlServerSchema.ReconcileKeysTable} f
+          JOIN {SqlServerSchema.ReconcileRunsTable} fr ON fr.id = f.run_id
+          WHERE f.key_hash = k.key_hash AND f.action IN (N'Flag', N'Report') AND fr.feature = r.feature
+          ORDER BY f.run_id) first
         WHERE k.run_id = @run AND k.action IN (N'Flag', N'Report')
         """, [Run(runId)]);
 

@@ -173,6 +173,8 @@ public static class SqlServerSchema
               at datetimeoffset(3) NOT NULL,
               detail nvarchar(max) NULL,
               CONSTRAINT PK_rollout_reconcile_keys PRIMARY KEY (run_id, key_hash));
+        IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'{ReconcileKeysTable}') AND name = N'IX_rollout_reconcile_keys_key')
+            CREATE INDEX IX_rollout_reconcile_keys_key ON {ReconcileKeysTable} (key_hash, run_id) INCLUDE (action, at);
         """;
 
     /// <summary>

@@ -39,6 +39,7 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
               kind TEXT NOT NULL, action TEXT NOT NULL, source_version INTEGER, target_version INTEGER,
               before_hash TEXT, after_hash TEXT, at TEXT NOT NULL, detail TEXT,
               PRIMARY KEY (run_id, sort_key));
+            CREATE INDEX IF NOT EXISTS reconcile_keys_key ON reconcile_keys (sort_key, run_id);
             """);
     }
 
@@ -152,18 +153,25 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         return keys;
     }
 
+    /// <summary>
+    /// Per key of the run, one seek of <c>reconcile_keys_key</c> to the key's earliest record of the feature: the cost follows
+    /// the run's unresolved keys, not the keys times every earlier run (report mode records every drifted key on every run).
+    /// </summary>
+    internal const string OldestUnresolvedSql = """
+        SELECT MIN((
+          SELECT f.at FROM reconcile_keys f JOIN reconcile_runs fr ON fr.id = f.run_id
+          WHERE f.sort_key = k.sort_key AND f.action IN ('Flag', 'Report') AND fr.feature = r.feature
+          ORDER BY f.run_id LIMIT 1))
+        FROM reconcile_keys k JOIN reconcile_runs r ON r.id = k.run_id
+        WHERE k.run_id = @run AND k.action IN ('Flag', 'Report')
+        """;
+
     /// <inheritdoc />
     public async Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT MIN(first.at) FROM reconcile_keys k
-            JOIN reconcile_runs r ON r.id = k.run_id
-            JOIN reconcile_runs fr ON fr.feature = r.feature
-            JOIN reconcile_keys first ON first.run_id = fr.id AND first.sort_key = k.sort_key AND first.action IN ('Flag', 'Report')
-            WHERE k.run_id = @run AND k.action IN ('Flag', 'Report')
-            """;
+        command.CommandText = OldestUnresolvedSql;
         SqliteDatabase.Parameter(command, "@run", runId);
         return await command.ExecuteScalarAsync(cancellationToken) is string at ? DateTimeOffset.Parse(at, CultureInfo.InvariantCulture) : null;
     }

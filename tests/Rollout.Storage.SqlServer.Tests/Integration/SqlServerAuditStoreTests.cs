@@ -42,6 +42,10 @@ public sealed class SqlServerAuditStoreTests(SqlServerDatabaseFixture db)
 
         // Key 3 was first reported by the first run.
         Assert.Equal(T0, await store.OldestUnresolvedSinceAsync(second, CancellationToken.None));
+        // Another feature's earlier record of the same key does not count.
+        var elsewhere = await store.StartRunAsync(new ReconcileRun(0, feature + "-other", ReconcileDepth.Quick, RepairMode.Report, T0.AddHours(2), null, null, null, null, ReconcileStatus.Running, new ReconcileCounts()), CancellationToken.None);
+        await store.RecordKeysAsync(elsewhere, [new AuditedKey(SourceKey.From([3L]), DriftKind.Missing, RepairAction.Report, 2, null, null, null, T0.AddHours(2), null)], CancellationToken.None);
+        Assert.Equal(T0.AddHours(2), await store.OldestUnresolvedSinceAsync(elsewhere, CancellationToken.None));
         var runs = await store.ListRunsAsync(feature, 10, CancellationToken.None);
         Assert.Equal([second, first], runs.Select(r => r.Id));
         Assert.Equal((ReconcileStatus.Completed, T0.AddMinutes(2), "[20]"), (runs[1].Status, runs[1].Ended!.Value, runs[1].LastKey?.Text));
