@@ -25,7 +25,7 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     public async Task InitializeAsync(CancellationToken cancellationToken = default)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
-        SqliteDatabase.Execute(connection, """
+        SqliteDatabase.Execute(connection, $"""
             CREATE TABLE IF NOT EXISTS reconcile_runs (
               id INTEGER PRIMARY KEY AUTOINCREMENT, feature TEXT NOT NULL, depth TEXT NOT NULL, mode TEXT NOT NULL,
               started TEXT NOT NULL, ended TEXT, range_from TEXT, range_to TEXT, last_key TEXT, status TEXT NOT NULL,
@@ -39,7 +39,7 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
               kind TEXT NOT NULL, action TEXT NOT NULL, source_version INTEGER, target_version INTEGER,
               before_hash TEXT, after_hash TEXT, at TEXT NOT NULL, detail TEXT,
               PRIMARY KEY (run_id, sort_key));
-            CREATE INDEX IF NOT EXISTS reconcile_keys_key ON reconcile_keys (sort_key, run_id);
+            {KeyIndexSql}
             """);
     }
 
@@ -157,6 +157,8 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     /// Per key of the run, one seek of <c>reconcile_keys_key</c> to the key's earliest record of the feature: the cost follows
     /// the run's unresolved keys, not the keys times every earlier run (report mode records every drifted key on every run).
     /// </summary>
+    private const string KeyIndexSql = "CREATE INDEX IF NOT EXISTS reconcile_keys_key ON reconcile_keys (sort_key, run_id);";
+
     internal const string OldestUnresolvedSql = """
         SELECT MIN((
           SELECT f.at FROM reconcile_keys f JOIN reconcile_runs fr ON fr.id = f.run_id
@@ -171,6 +173,10 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
+        // A data folder set up by an earlier version lacks the index, and without it this query scans the table once per key:
+        // made here (once; a no-op afterwards) rather than left to a `rollout init` the user may not run.
+        command.CommandText = KeyIndexSql;
+        await command.ExecuteNonQueryAsync(cancellationToken);
         command.CommandText = OldestUnresolvedSql;
         SqliteDatabase.Parameter(command, "@run", runId);
         return await command.ExecuteScalarAsync(cancellationToken) is string at ? DateTimeOffset.Parse(at, CultureInfo.InvariantCulture) : null;

@@ -52,6 +52,27 @@ public sealed class SqliteAuditStoreTests
         Assert.True(plan.Count > 0, text);
     }
 
+    [Fact]
+    public async Task A_data_folder_set_up_without_the_key_index_gets_it_before_the_drift_age_query_runs()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await using (var connection = await p.TargetDb.OpenAsync())
+        await using (var drop = connection.CreateCommand())
+        {
+            drop.CommandText = "DROP INDEX reconcile_keys_key";
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        var run = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(run, [Key(1, RepairAction.Report, T0)], CancellationToken.None);
+
+        Assert.Equal(T0, await p.Audit.OldestUnresolvedSinceAsync(run, CancellationToken.None));
+        await using var check = await p.TargetDb.OpenAsync();
+        await using var command = check.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'reconcile_keys_key'";
+        Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);
+    }
+
     private static Task<long> StartAsync(SqliteAuditStore audit, string feature) =>
         audit.StartRunAsync(new ReconcileRun(0, feature, ReconcileDepth.Quick, RepairMode.Report, T0, null, null, null, null, ReconcileStatus.Running, new ReconcileCounts()), CancellationToken.None);
 
