@@ -35,7 +35,11 @@ internal static class AuditSql
              Long("@from", run.From?.Text), Long("@to", run.To?.Text), Long("@last", run.LastKey?.Text)]);
     }
 
-    /// <summary>One affected key of a run: updated when the run already recorded the key (a resumed segment), else inserted. Run in a transaction.</summary>
+    /// <summary>
+    /// One affected key of a run: updated when the run already recorded the key (a resumed segment), else inserted with
+    /// <c>first_seen</c> carried over from the feature's previous run when that run reported the key too (seeks on the runs'
+    /// feature index and the keys' primary key), else its own time. Run in a transaction.
+    /// </summary>
     public static SqlStatement RecordKey(long runId, AuditedKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
@@ -44,8 +48,14 @@ internal static class AuditSql
               SET kind = @kind, action = @action, source_version = @sv, target_version = @tv, before_hash = @before, after_hash = @after, at = @at, detail = @detail
               WHERE run_id = @run AND key_hash = @key_hash;
             IF @@ROWCOUNT = 0
-              INSERT INTO {SqlServerSchema.ReconcileKeysTable} (run_id, key_hash, source_key, sort_key, kind, action, source_version, target_version, before_hash, after_hash, at, detail)
-                VALUES (@run, @key_hash, @key, @sort, @kind, @action, @sv, @tv, @before, @after, @at, @detail);
+              INSERT INTO {SqlServerSchema.ReconcileKeysTable} (run_id, key_hash, source_key, sort_key, kind, action, source_version, target_version, before_hash, after_hash, at, detail, first_seen)
+                VALUES (@run, @key_hash, @key, @sort, @kind, @action, @sv, @tv, @before, @after, @at, @detail,
+                  COALESCE((
+                    SELECT COALESCE(p.first_seen, p.at) FROM {SqlServerSchema.ReconcileKeysTable} p
+                    WHERE p.key_hash = @key_hash AND p.action IN (N'Flag', N'Report') AND p.run_id = (
+                      SELECT MAX(pr.id) FROM {SqlServerSchema.ReconcileRunsTable} r
+                      JOIN {SqlServerSchema.ReconcileRunsTable} pr ON pr.feature = r.feature AND pr.id < r.id
+                      WHERE r.id = @run)), @at));
             """,
             [Run(runId), new SqlParameter("@key_hash", SqlDbType.Binary, 32) { Value = DeadLetterSql.Hash(key.Key) }, Long("@key", key.Key.Text),
              new SqlParameter("@sort", SqlDbType.VarBinary, -1) { Value = key.Key.Sort }, Text("@kind", key.Kind.ToString(), 16), Text("@action", key.Action.ToString(), 16),
@@ -82,20 +92,13 @@ internal static class AuditSql
         FROM {SqlServerSchema.ReconcileKeysTable} WHERE run_id = @run
         """, [Run(runId)]);
 
-    /// <summary>When the oldest drift left unresolved by a run (flagged or reported) was first reported in any run of the feature.</summary>
-    /// <remarks>
-    /// Per key of the run, one seek of <c>IX_rollout_reconcile_keys_key</c> to the key's earliest record (records of other
-    /// features or of repairs are skipped): the cost follows the run's unresolved keys, not the keys times every earlier run.
-    /// </remarks>
+    /// <summary>
+    /// When the oldest drift left unresolved by a run (flagged or reported) was first reported in the unbroken series of the
+    /// feature's runs that reported it: the run's own records only (each carries <c>first_seen</c>, see <see cref="RecordKey"/>).
+    /// </summary>
     public static SqlStatement OldestUnresolvedSince(long runId) => new($"""
-        SELECT MIN(first.at) FROM {SqlServerSchema.ReconcileKeysTable} k
-        JOIN {SqlServerSchema.ReconcileRunsTable} r ON r.id = k.run_id
-        CROSS APPLY (
-          SELECT TOP (1) f.at FROM {SqlServerSchema.ReconcileKeysTable} f
-          JOIN {SqlServerSchema.ReconcileRunsTable} fr ON fr.id = f.run_id
-          WHERE f.key_hash = k.key_hash AND f.action IN (N'Flag', N'Report') AND fr.feature = r.feature
-          ORDER BY f.run_id) first
-        WHERE k.run_id = @run AND k.action IN (N'Flag', N'Report')
+        SELECT MIN(COALESCE(first_seen, at)) FROM {SqlServerSchema.ReconcileKeysTable}
+        WHERE run_id = @run AND action IN (N'Flag', N'Report')
         """, [Run(runId)]);
 
     private static SqlParameter Feature(string feature) => Text("@feature", feature ?? throw new ArgumentNullException(nameof(feature)), 63);

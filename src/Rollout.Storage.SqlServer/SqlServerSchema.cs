@@ -172,9 +172,10 @@ public static class SqlServerSchema
               after_hash nvarchar(100) NULL,
               at datetimeoffset(3) NOT NULL,
               detail nvarchar(max) NULL,
+              first_seen datetimeoffset(3) NULL,
               CONSTRAINT PK_rollout_reconcile_keys PRIMARY KEY (run_id, key_hash));
-        IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE object_id = OBJECT_ID(N'{ReconcileKeysTable}') AND name = N'IX_rollout_reconcile_keys_key')
-            CREATE INDEX IX_rollout_reconcile_keys_key ON {ReconcileKeysTable} (key_hash, run_id) INCLUDE (action, at);
+        IF COL_LENGTH(N'{ReconcileKeysTable}', N'first_seen') IS NULL
+            ALTER TABLE {ReconcileKeysTable} ADD first_seen datetimeoffset(3) NULL;
         """;
 
     /// <summary>

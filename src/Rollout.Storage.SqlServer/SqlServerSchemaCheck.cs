@@ -10,10 +10,14 @@ namespace Rollout.Storage.SqlServer;
 /// <param name="SourceTableExists">The source table exists.</param>
 /// <param name="SourceTableTracked">Change tracking is on for the source table.</param>
 /// <param name="SnapshotIsolation">The database allows snapshot isolation (the feed's and snapshot reads' transactions).</param>
-public sealed record SqlServerSchemaReport(string Database, SqlServerTableName Table, IReadOnlyList<string> MissingTables, bool SourceTableExists, bool SourceTableTracked, bool SnapshotIsolation)
+/// <param name="MissingColumns">
+/// Columns a later release added to a <c>rollout_*</c> table that exists (<c>table.column</c>): the set-up script of this
+/// release has not been run again since the upgrade.
+/// </param>
+public sealed record SqlServerSchemaReport(string Database, SqlServerTableName Table, IReadOnlyList<string> MissingTables, bool SourceTableExists, bool SourceTableTracked, bool SnapshotIsolation, IReadOnlyList<string>? MissingColumns = null)
 {
     /// <summary>True when nothing is missing.</summary>
-    public bool IsReady => MissingTables.Count == 0 && SourceTableExists && SourceTableTracked && SnapshotIsolation;
+    public bool IsReady => MissingTables.Count == 0 && (MissingColumns?.Count ?? 0) == 0 && SourceTableExists && SourceTableTracked && SnapshotIsolation;
 
     /// <summary>Every problem in one sentence, then how to fix it.</summary>
     /// <param name="fix">What to do, for the reader of the message.</param>
@@ -23,6 +27,11 @@ public sealed record SqlServerSchemaReport(string Database, SqlServerTableName T
         if (MissingTables.Count > 0)
         {
             problems.Add($"missing table(s) {string.Join(", ", MissingTables.Select(t => "dbo." + t))}");
+        }
+
+        if (MissingColumns is { Count: > 0 })
+        {
+            problems.Add($"missing column(s) {string.Join(", ", MissingColumns.Select(c => "dbo." + c))} (added by an upgrade)");
         }
 
         if (!SourceTableExists)
@@ -60,7 +69,13 @@ public static class SqlServerSchemaCheck
         "rollout_exposures", "rollout_subject_writes", "rollout_journal", "rollout_dead_letters", "rollout_reconcile_runs", "rollout_reconcile_keys",
     ];
 
-    /// <summary>Three result sets: the existing rollout_* tables; the source table's state (0 missing, 1 untracked, 2 tracked); snapshot isolation (0/1).</summary>
+    /// <summary>Columns added to existing tables by later releases (<c>table.column</c>), which the set-up script adds when missing.</summary>
+    public static readonly IReadOnlyList<string> RequiredColumns = ["rollout_reconcile_keys.first_seen"];
+
+    /// <summary>
+    /// Four result sets: the existing rollout_* tables; the source table's state (0 missing, 1 untracked, 2 tracked);
+    /// snapshot isolation (0/1); the existing <c>table.column</c> of <see cref="RequiredColumns"/>.
+    /// </summary>
     internal static SqlStatement Statement(SqlServerTableName table)
     {
         ArgumentNullException.ThrowIfNull(table);
@@ -70,6 +85,8 @@ public static class SqlServerSchemaCheck
                         WHEN EXISTS (SELECT 1 FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(@table)) THEN 2
                         ELSE 1 END;
             SELECT CASE WHEN snapshot_isolation_state = 1 THEN 1 ELSE 0 END FROM sys.databases WHERE database_id = DB_ID();
+            SELECT t.name + N'.' + c.name FROM sys.columns AS c JOIN sys.tables AS t ON t.object_id = c.object_id
+            WHERE t.schema_id = SCHEMA_ID(N'dbo') AND t.name LIKE N'rollout[_]%';
             """,
             [new SqlParameter("@table", SqlDbType.NVarChar, 300) { Value = table.Quoted }]);
     }
@@ -83,6 +100,7 @@ public static class SqlServerSchemaCheck
         ArgumentNullException.ThrowIfNull(connections);
         ArgumentNullException.ThrowIfNull(table);
         var present = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var columns = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         int state;
         bool snapshot;
         var connection = await connections.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -101,13 +119,19 @@ public static class SqlServerSchemaCheck
                 state = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? reader.GetInt32(0) : 0;
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 snapshot = await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && reader.GetInt32(0) == 1;
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    columns.Add(reader.GetString(0));
+                }
             }
         }
 
-        return Report(connections.Description, table, present, state, snapshot);
+        return Report(connections.Description, table, present, state, snapshot, columns);
     }
 
     /// <summary>The report from what the catalog showed.</summary>
-    internal static SqlServerSchemaReport Report(string database, SqlServerTableName table, IReadOnlySet<string> present, int sourceState, bool snapshot) =>
-        new(database, table, RequiredTables.Where(t => !present.Contains(t)).ToArray(), sourceState > 0, sourceState == 2, snapshot);
+    internal static SqlServerSchemaReport Report(string database, SqlServerTableName table, IReadOnlySet<string> present, int sourceState, bool snapshot, IReadOnlySet<string>? columns = null) =>
+        new(database, table, RequiredTables.Where(t => !present.Contains(t)).ToArray(), sourceState > 0, sourceState == 2, snapshot,
+            columns is null ? [] : RequiredColumns.Where(c => present.Contains(c[..c.IndexOf('.', StringComparison.Ordinal)]) && !columns.Contains(c)).ToArray());
 }

@@ -15,6 +15,7 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     private static readonly string[] KeyParameters = ["@key", "@sort", "@kind", "@action", "@sv", "@tv", "@before", "@after", "@at", "@detail"];
 
     private readonly SqliteDatabase _database;
+    private bool _firstSeenChecked;
 
     /// <summary>Creates the store.</summary>
     /// <param name="database">The target database.</param>
@@ -37,10 +38,32 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
             CREATE TABLE IF NOT EXISTS reconcile_keys (
               run_id INTEGER NOT NULL REFERENCES reconcile_runs (id), source_key TEXT NOT NULL, sort_key BLOB NOT NULL,
               kind TEXT NOT NULL, action TEXT NOT NULL, source_version INTEGER, target_version INTEGER,
-              before_hash TEXT, after_hash TEXT, at TEXT NOT NULL, detail TEXT,
+              before_hash TEXT, after_hash TEXT, at TEXT NOT NULL, detail TEXT, first_seen TEXT,
               PRIMARY KEY (run_id, sort_key));
-            {KeyIndexSql}
             """);
+        AddFirstSeen(connection);
+    }
+
+    /// <summary>
+    /// Data folders set up before drift age was carried from run to run lack <c>first_seen</c>: added here, at set-up and
+    /// before the first run this store starts (a cheap catalog read once it is there), so no `rollout init` is needed.
+    /// </summary>
+    private void AddFirstSeen(SqliteConnection connection)
+    {
+        if (_firstSeenChecked)
+        {
+            return;
+        }
+
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM pragma_table_info('reconcile_keys') WHERE name = 'first_seen'";
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            command.CommandText = "ALTER TABLE reconcile_keys ADD COLUMN first_seen TEXT";
+            command.ExecuteNonQuery();
+        }
+
+        _firstSeenChecked = true;
     }
 
     /// <inheritdoc />
@@ -75,34 +98,104 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     public async Task RecordKeysAsync(long runId, IReadOnlyList<AuditedKey> keys, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(keys);
+        if (keys.Count == 0)
+        {
+            return;
+        }
+
         await using var connection = await _database.OpenAsync(cancellationToken);
+        AddFirstSeen(connection);
         await using var transaction = connection.BeginTransaction(deferred: false);
-        await using var command = connection.CreateCommand();
+        var previous = PreviousRun(connection, transaction, runId);
+        // Many rows per statement: at dense drift a run records every drifted key, and one statement per key spent more in
+        // the provider's per-call work than in the engine. A key recorded again (a resumed segment) updates its record.
+        await using var full = KeysCommand(connection, transaction, runId, previous, Math.Min(KeysPerStatement, keys.Count));
+        var at = 0;
+        for (; at + full.Rows <= keys.Count; at += full.Rows)
+        {
+            full.Bind(keys, at);
+            full.Command.ExecuteNonQuery();
+        }
+
+        if (at < keys.Count)
+        {
+            await using var rest = KeysCommand(connection, transaction, runId, previous, keys.Count - at);
+            rest.Bind(keys, at);
+            rest.Command.ExecuteNonQuery();
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Rows of <see cref="RecordKeysAsync"/> per statement (10 parameters each; SQLite allows 32,766 per statement).</summary>
+    internal const int KeysPerStatement = 64;
+
+    /// <summary>The feature's run before <paramref name="runId"/>, whose records carry their keys' first report forward.</summary>
+    private static long? PreviousRun(SqliteConnection connection, SqliteTransaction transaction, long runId)
+    {
+        using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = """
-            INSERT INTO reconcile_keys (run_id, source_key, sort_key, kind, action, source_version, target_version, before_hash, after_hash, at, detail)
-            VALUES (@run, @key, @sort, @kind, @action, @sv, @tv, @before, @after, @at, @detail)
+        command.CommandText = "SELECT MAX(p.id) FROM reconcile_runs r JOIN reconcile_runs p ON p.feature = r.feature AND p.id < r.id WHERE r.id = @run";
+        SqliteDatabase.Parameter(command, "@run", runId);
+        return command.ExecuteScalar() is long id ? id : null;
+    }
+
+    private static KeysStatement KeysCommand(SqliteConnection connection, SqliteTransaction transaction, long runId, long? previous, int rows)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        var values = new System.Text.StringBuilder();
+        var parameters = new SqliteParameter[rows * KeyParameters.Length];
+        for (var row = 0; row < rows; row++)
+        {
+            values.Append(row == 0 ? "" : ", ").Append("(@run");
+            var suffix = "_" + row.ToString(CultureInfo.InvariantCulture);
+            for (var i = 0; i < KeyParameters.Length; i++)
+            {
+                var name = KeyParameters[i] + suffix;
+                values.Append(", ").Append(name);
+                parameters[row * KeyParameters.Length + i] = SqliteDatabase.Parameter(command, name, null);
+            }
+
+            // first_seen: the key's first report as the previous run recorded it (a primary-key seek), else this record's time.
+            values.Append(", COALESCE((SELECT COALESCE(p.first_seen, p.at) FROM reconcile_keys p WHERE p.run_id = @previous AND p.sort_key = @sort")
+                .Append(suffix).Append(" AND p.action IN ('Flag', 'Report')), @at").Append(suffix).Append("))");
+        }
+
+        command.CommandText = $"""
+            INSERT INTO reconcile_keys (run_id, source_key, sort_key, kind, action, source_version, target_version, before_hash, after_hash, at, detail, first_seen)
+            VALUES {values}
             ON CONFLICT (run_id, sort_key) DO UPDATE SET kind = excluded.kind, action = excluded.action, source_version = excluded.source_version,
               target_version = excluded.target_version, before_hash = excluded.before_hash, after_hash = excluded.after_hash, at = excluded.at, detail = excluded.detail
             """;
         SqliteDatabase.Parameter(command, "@run", runId);
-        var p = KeyParameters.ToDictionary(n => n, n => SqliteDatabase.Parameter(command, n, null));
-        foreach (var key in keys)
+        SqliteDatabase.Parameter(command, "@previous", previous);
+        return new KeysStatement(command, rows, parameters);
+    }
+
+    /// <summary>A prepared multi-row insert of audited keys and its parameters, in the order of <see cref="KeyParameters"/> per row.</summary>
+    private sealed record KeysStatement(SqliteCommand Command, int Rows, SqliteParameter[] Parameters) : IAsyncDisposable
+    {
+        public void Bind(IReadOnlyList<AuditedKey> keys, int first)
         {
-            p["@key"].Value = key.Key.Text;
-            p["@sort"].Value = key.Key.Sort;
-            p["@kind"].Value = key.Kind.ToString();
-            p["@action"].Value = key.Action.ToString();
-            p["@sv"].Value = (object?)key.SourceVersion ?? DBNull.Value;
-            p["@tv"].Value = (object?)key.TargetVersion ?? DBNull.Value;
-            p["@before"].Value = (object?)key.BeforeHash?.ToString() ?? DBNull.Value;
-            p["@after"].Value = (object?)key.AfterHash?.ToString() ?? DBNull.Value;
-            p["@at"].Value = Time(key.At);
-            p["@detail"].Value = (object?)key.Detail ?? DBNull.Value;
-            command.ExecuteNonQuery();
+            for (var row = 0; row < Rows; row++)
+            {
+                var key = keys[first + row];
+                var p = row * KeyParameters.Length;
+                Parameters[p].Value = key.Key.Text;
+                Parameters[p + 1].Value = key.Key.Sort;
+                Parameters[p + 2].Value = key.Kind.ToString();
+                Parameters[p + 3].Value = key.Action.ToString();
+                Parameters[p + 4].Value = (object?)key.SourceVersion ?? DBNull.Value;
+                Parameters[p + 5].Value = (object?)key.TargetVersion ?? DBNull.Value;
+                Parameters[p + 6].Value = (object?)key.BeforeHash?.ToString() ?? DBNull.Value;
+                Parameters[p + 7].Value = (object?)key.AfterHash?.ToString() ?? DBNull.Value;
+                Parameters[p + 8].Value = Time(key.At);
+                Parameters[p + 9].Value = (object?)key.Detail ?? DBNull.Value;
+            }
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        public ValueTask DisposeAsync() => Command.DisposeAsync();
     }
 
     /// <inheritdoc />
@@ -154,29 +247,20 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
     }
 
     /// <summary>
-    /// Per key of the run, one seek of <c>reconcile_keys_key</c> to the key's earliest record of the feature: the cost follows
-    /// the run's unresolved keys, not the keys times every earlier run (report mode records every drifted key on every run).
+    /// The run's own records only: each carries when its key was first reported in the unbroken series of runs that
+    /// reported it (<c>first_seen</c>, carried over from the feature's previous run when the key is recorded), so the
+    /// cost follows the run's keys rather than the keys times every earlier run.
     /// </summary>
-    private const string KeyIndexSql = "CREATE INDEX IF NOT EXISTS reconcile_keys_key ON reconcile_keys (sort_key, run_id);";
-
     internal const string OldestUnresolvedSql = """
-        SELECT MIN((
-          SELECT f.at FROM reconcile_keys f JOIN reconcile_runs fr ON fr.id = f.run_id
-          WHERE f.sort_key = k.sort_key AND f.action IN ('Flag', 'Report') AND fr.feature = r.feature
-          ORDER BY f.run_id LIMIT 1))
-        FROM reconcile_keys k JOIN reconcile_runs r ON r.id = k.run_id
-        WHERE k.run_id = @run AND k.action IN ('Flag', 'Report')
+        SELECT MIN(COALESCE(first_seen, at)) FROM reconcile_keys WHERE run_id = @run AND action IN ('Flag', 'Report')
         """;
 
     /// <inheritdoc />
     public async Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
+        AddFirstSeen(connection);
         await using var command = connection.CreateCommand();
-        // A data folder set up by an earlier version lacks the index, and without it this query scans the table once per key:
-        // made here (once; a no-op afterwards) rather than left to a `rollout init` the user may not run.
-        command.CommandText = KeyIndexSql;
-        await command.ExecuteNonQueryAsync(cancellationToken);
         command.CommandText = OldestUnresolvedSql;
         SqliteDatabase.Parameter(command, "@run", runId);
         return await command.ExecuteScalarAsync(cancellationToken) is string at ? DateTimeOffset.Parse(at, CultureInfo.InvariantCulture) : null;

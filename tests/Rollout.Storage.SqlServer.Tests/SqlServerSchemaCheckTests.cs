@@ -43,4 +43,24 @@ public sealed class SqlServerSchemaCheckTests
         Assert.Contains("the source table dbo.Orders does not exist", noTable.Describe("fix"), StringComparison.Ordinal);
         Assert.True(ready.IsReady);
     }
+
+    [Fact]
+    public void A_column_an_upgrade_added_is_required_only_of_a_table_that_exists_and_the_set_up_script_adds_it()
+    {
+        var all = SqlServerSchemaCheck.RequiredTables.ToHashSet();
+        var upgraded = SqlServerSchemaCheck.Report("sql-rollout/rollout", Orders, all, 2, snapshot: true, new HashSet<string> { "rollout_reconcile_keys.first_seen" });
+        var notUpgraded = SqlServerSchemaCheck.Report("sql-rollout/rollout", Orders, all, 2, snapshot: true, new HashSet<string> { "rollout_reconcile_keys.at" });
+        var noTable = SqlServerSchemaCheck.Report("sql-rollout/rollout", Orders, all.Where(t => t != "rollout_reconcile_keys").ToHashSet(), 2, snapshot: true, new HashSet<string>());
+
+        Assert.True(upgraded.IsReady);
+        Assert.False(notUpgraded.IsReady);
+        Assert.Equal(["rollout_reconcile_keys.first_seen"], notUpgraded.MissingColumns!);
+        Assert.Contains("missing column(s) dbo.rollout_reconcile_keys.first_seen", notUpgraded.Describe("fix"), StringComparison.Ordinal);
+        Assert.Empty(noTable.MissingColumns!); // the missing table is reported instead
+        foreach (var required in SqlServerSchemaCheck.RequiredColumns)
+        {
+            var (table, column) = (required[..required.IndexOf('.', StringComparison.Ordinal)], required[(required.IndexOf('.', StringComparison.Ordinal) + 1)..]);
+            Assert.Contains($"IF COL_LENGTH(N'[dbo].[{table}]', N'{column}') IS NULL", SqlServerSchema.StateTables, StringComparison.Ordinal);
+        }
+    }
 }

@@ -4,7 +4,7 @@ using Rollout.Core.Spec;
 
 namespace Rollout.Storage.Sqlite.Tests;
 
-/// <summary>The drift age query of the embedded audit trail: its answer, and that it seeks per key rather than joining every run.</summary>
+/// <summary>The embedded audit trail: drift age carried from run to run and read from the run's own records; keys recorded in batches.</summary>
 public sealed class SqliteAuditStoreTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
@@ -30,47 +30,92 @@ public sealed class SqliteAuditStoreTests
     }
 
     [Fact]
-    public async Task Drift_age_looks_each_key_up_in_the_key_index_instead_of_scanning_every_run_of_the_feature()
+    public async Task Drift_age_starts_again_when_a_run_in_between_found_the_key_in_step()
     {
         await using var p = await Pipeline.CreateAsync();
-        await using var connection = await p.TargetDb.OpenAsync();
-        await using var command = connection.CreateCommand();
-        command.CommandText = "EXPLAIN QUERY PLAN " + SqliteAuditStore.OldestUnresolvedSql;
-        command.Parameters.AddWithValue("@run", 1L);
-        var plan = new List<string>();
-        await using (var reader = await command.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                plan.Add(reader.GetString(3));
-            }
-        }
+        var first = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(first, [Key(1, RepairAction.Report, T0)], CancellationToken.None);
+        var second = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(second, [Key(2, RepairAction.Report, T0.AddMinutes(5))], CancellationToken.None); // key 1 in step
+        var third = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(third, [Key(1, RepairAction.Report, T0.AddMinutes(10)), Key(2, RepairAction.Flag, T0.AddMinutes(10))], CancellationToken.None);
 
-        var text = string.Join(" | ", plan);
-        Assert.Contains(plan, step => step.Contains("SEARCH f USING", StringComparison.Ordinal) && step.Contains("reconcile_keys_key", StringComparison.Ordinal));
-        Assert.DoesNotContain(plan, step => step.StartsWith("SCAN", StringComparison.Ordinal));
-        Assert.True(plan.Count > 0, text);
+        // Key 2 has drifted since the second run; key 1 drifted again after being in step, so its age restarts.
+        Assert.Equal(T0.AddMinutes(5), await p.Audit.OldestUnresolvedSinceAsync(third, CancellationToken.None));
+        Assert.Equal(2, (await p.Audit.ListKeysAsync(third, CancellationToken.None)).Count);
     }
 
     [Fact]
-    public async Task A_data_folder_set_up_without_the_key_index_gets_it_before_the_drift_age_query_runs()
+    public async Task Drift_age_reads_only_the_runs_own_records_and_recording_a_key_seeks_the_previous_runs_record()
     {
         await using var p = await Pipeline.CreateAsync();
+        await using var connection = await p.TargetDb.OpenAsync();
+
+        var age = await PlanAsync(connection, SqliteAuditStore.OldestUnresolvedSql, ("@run", 1L));
+        Assert.Equal(["SEARCH reconcile_keys USING INDEX sqlite_autoindex_reconcile_keys_1 (run_id=?)"], age);
+
+        var carry = await PlanAsync(connection, "SELECT COALESCE(p.first_seen, p.at) FROM reconcile_keys p WHERE p.run_id = @previous AND p.sort_key = @sort AND p.action IN ('Flag', 'Report')", ("@previous", 1L), ("@sort", new byte[] { 1 }));
+        Assert.Equal(["SEARCH p USING INDEX sqlite_autoindex_reconcile_keys_1 (run_id=? AND sort_key=?)"], carry);
+    }
+
+    [Fact]
+    public async Task A_data_folder_from_before_drift_age_was_carried_gets_the_column_and_reads_its_old_records_by_their_time()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var old = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(old, [Key(1, RepairAction.Report, T0)], CancellationToken.None);
         await using (var connection = await p.TargetDb.OpenAsync())
         await using (var drop = connection.CreateCommand())
         {
-            drop.CommandText = "DROP INDEX reconcile_keys_key";
+            // As an earlier version left it: no first_seen column.
+            drop.CommandText = "ALTER TABLE reconcile_keys DROP COLUMN first_seen";
             await drop.ExecuteNonQueryAsync();
         }
 
-        var run = await StartAsync(p.Audit, "orders-v2");
-        await p.Audit.RecordKeysAsync(run, [Key(1, RepairAction.Report, T0)], CancellationToken.None);
+        var audit = new SqliteAuditStore(p.TargetDb); // a new process: the column is checked again
+        Assert.Equal(T0, await audit.OldestUnresolvedSinceAsync(old, CancellationToken.None));
+        var next = await StartAsync(audit, "orders-v2");
+        await audit.RecordKeysAsync(next, [Key(1, RepairAction.Report, T0.AddMinutes(5))], CancellationToken.None);
+        Assert.Equal(T0, await audit.OldestUnresolvedSinceAsync(next, CancellationToken.None));
+    }
 
-        Assert.Equal(T0, await p.Audit.OldestUnresolvedSinceAsync(run, CancellationToken.None));
-        await using var check = await p.TargetDb.OpenAsync();
-        await using var command = check.CreateCommand();
-        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'reconcile_keys_key'";
-        Assert.Equal(1L, (long)(await command.ExecuteScalarAsync())!);
+    private static async Task<List<string>> PlanAsync(Microsoft.Data.Sqlite.SqliteConnection connection, string sql, params (string Name, object Value)[] parameters)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "EXPLAIN QUERY PLAN " + sql;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        var plan = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            plan.Add(reader.GetString(3));
+        }
+
+        return plan;
+    }
+
+    [Fact]
+    public async Task Keys_are_recorded_in_full_statements_and_a_remainder_and_a_key_recorded_again_updates_its_record()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var run = await StartAsync(p.Audit, "orders-v2");
+        var count = 2 * SqliteAuditStore.KeysPerStatement + 5;
+        var keys = Enumerable.Range(1, count).Select(i => Key(i, RepairAction.Report, T0.AddSeconds(i))).ToArray();
+
+        await p.Audit.RecordKeysAsync(run, keys, CancellationToken.None);
+        await p.Audit.RecordKeysAsync(run, [], CancellationToken.None);
+        // A resumed segment records some keys again, and one twice in the same call: each key keeps one record, the last.
+        await p.Audit.RecordKeysAsync(run, [Key(3, RepairAction.Flag, T0.AddHours(1)), Key(count, RepairAction.Flag, T0.AddHours(1)), Key(count, RepairAction.Upsert, T0.AddHours(2))], CancellationToken.None);
+
+        var recorded = await p.Audit.ListKeysAsync(run, CancellationToken.None);
+        Assert.Equal(Enumerable.Range(1, count).Select(i => $"[{i}]"), recorded.Select(k => k.Key.Text));
+        Assert.Equal((RepairAction.Flag, T0.AddHours(1)), (recorded[2].Action, recorded[2].At));
+        Assert.Equal((RepairAction.Upsert, T0.AddHours(2)), (recorded[^1].Action, recorded[^1].At));
+        Assert.Equal((RepairAction.Report, T0.AddSeconds(count - 1), 2L, 1L), (recorded[^2].Action, recorded[^2].At, recorded[^2].SourceVersion, recorded[^2].TargetVersion));
     }
 
     private static Task<long> StartAsync(SqliteAuditStore audit, string feature) =>

@@ -244,8 +244,10 @@ public interface IReconcileAuditStore
     Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken);
 
     /// <summary>
-    /// When the oldest drift left unresolved by a run (flagged or only reported) was first reported in any run of
-    /// the feature; null when the run left nothing unresolved.
+    /// When the oldest drift left unresolved by a run (flagged or only reported) was first reported in the unbroken series
+    /// of the feature's runs that reported it (a run that found the key in step, or did not reach it, starts the series
+    /// again); null when the run left nothing unresolved. Stores carry the first report forward as they record a key, so
+    /// the answer reads only the run's own records.
     /// </summary>
     /// <param name="runId">Run id.</param>
     /// <param name="cancellationToken">Cancellation.</param>

@@ -211,8 +211,30 @@ internal sealed class InMemoryAudit : IReconcileAuditStore
     public Task<IReadOnlyList<ReconcileRun>> ListRunsAsync(string feature, int max, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<ReconcileRun>>(_runs.Values.Where(r => r.Feature == feature).OrderByDescending(r => r.Id).Take(max).ToArray());
 
-    public Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken) =>
-        Task.FromResult(_keys[runId].Values.Where(k => k.Action is RepairAction.Flag or RepairAction.Report).Select(k => (DateTimeOffset?)k.At).Min());
+    public Task<DateTimeOffset?> OldestUnresolvedSinceAsync(long runId, CancellationToken cancellationToken)
+    {
+        // As the real stores: a key's first report in the unbroken series of the feature's runs that reported it.
+        static bool Unresolved(AuditedKey k) => k.Action is RepairAction.Flag or RepairAction.Report;
+        var earlier = _runs.Values.Where(r => r.Feature == _runs[runId].Feature && r.Id < runId).OrderByDescending(r => r.Id).ToArray();
+        DateTimeOffset? oldest = null;
+        foreach (var key in _keys[runId].Values.Where(Unresolved))
+        {
+            var since = key.At;
+            foreach (var run in earlier)
+            {
+                if (!_keys.TryGetValue(run.Id, out var recorded) || recorded.Values.FirstOrDefault(k => k.Key.Sort.AsSpan().SequenceEqual(key.Key.Sort)) is not { } before || !Unresolved(before))
+                {
+                    break;
+                }
+
+                since = before.At;
+            }
+
+            oldest = oldest is { } o && o <= since ? o : since;
+        }
+
+        return Task.FromResult(oldest);
+    }
 
     public Task<IReadOnlyList<AuditedKey>> ListKeysAsync(long runId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<AuditedKey>>(_keys[runId].Values.ToArray());

@@ -66,6 +66,14 @@ public sealed class SqlServerStateStoreTests(SqlServerDatabaseFixture db)
         Assert.True(untracked.SourceTableExists);
         Assert.False(untracked.SourceTableTracked);
         Assert.True(ready.IsReady, ready.Describe("fix"));
+
+        // A database set up before an upgrade added a column: reported, and the set-up script adds it.
+        await db.ExecuteAsync("ALTER TABLE [dbo].[rollout_reconcile_keys] DROP COLUMN first_seen");
+        var beforeUpgrade = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        await db.ExecuteAsync(SqlServerSchema.StateTables);
+        var upgraded = await SqlServerSchemaCheck.ReadAsync(db.Connections, table, CancellationToken.None);
+        Assert.Equal(["rollout_reconcile_keys.first_seen"], beforeUpgrade.MissingColumns!);
+        Assert.True(upgraded.IsReady, upgraded.Describe("fix"));
     }
 
     [SqlServerFact]
