@@ -134,15 +134,16 @@ resource deadLetterAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   }
 }
 
-// Feed lag from what the app already measures (monitoring/feed-lag.kql): the oldest write through the gate that no
-// dual-write batch has followed yet. The 6 h window bounds how long a stopped feed keeps the alert firing.
+// Feed lag from what the app already measures (monitoring/feed-lag.kql): the oldest successful write through the gate
+// that no dual-write batch has followed (allowing 2 min for the two apps' export schedules). The 6 h window bounds how
+// long a stopped feed keeps the alert firing.
 resource feedLagAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-feed-lag'
   location: location
   tags: tags
   properties: {
     displayName: 'Rollout: change feed lagging'
-    description: 'A write went through the gate more than ${feedLagMinutes} minutes ago and the change feed has applied no batch since.'
+    description: 'A write went through the gate more than ${feedLagMinutes} minutes ago, over 2 minutes after the change feed\'s last batch, and the feed has applied no batch since.'
     severity: 2
     enabled: true
     scopes: [workspaceId]
