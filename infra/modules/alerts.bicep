@@ -64,6 +64,11 @@ var featureDimension = [
   }
 ]
 
+// Rollbacks (monitoring/rollback.kql) ingested since the previous evaluation, 5 min ago. The window is three
+// evaluations long so that a record that reaches the workspace late (after the evaluation that follows its time)
+// is still in it; counting by ingestion time keeps one alert per rollback however many windows a record is in.
+var rollbackAlertQuery = '${loadTextContent('../monitoring/rollback.kql')}| where ingested > ago(5m)\n| summarize rollbacks = sum(rollbacks) by feature\n'
+
 resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-rollback'
   location: location
@@ -75,11 +80,11 @@ resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
     enabled: true
     scopes: [workspaceId]
     evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    windowSize: 'PT15M'
     criteria: {
       allOf: [
         {
-          query: loadTextContent('../monitoring/rollback.kql')
+          query: rollbackAlertQuery
           timeAggregation: 'Total'
           metricMeasureColumn: 'rollbacks'
           dimensions: featureDimension

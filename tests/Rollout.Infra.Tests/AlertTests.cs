@@ -3,8 +3,36 @@ using System.Text.RegularExpressions;
 namespace Rollout.Infra.Tests;
 
 /// <summary>What each alert measures: its query (infra/monitoring/*.kql, parsed by <see cref="KqlTests"/>) and its rule.</summary>
-public sealed partial class AlertTests
+[Collection(InfraCollection.Name)]
+public sealed partial class AlertTests(InfraFixture infra)
 {
+    /// <summary>Each scheduled query rule's query as deployed, by the rule's name without the prefix (rollback, …).</summary>
+    public static Dictionary<string, string> Queries(InfraFixture infra) =>
+        infra.Main.OfType("Microsoft.Insights/scheduledQueryRules").ToDictionary(
+            r => RuleName().Match(r.Node["name"]!.GetValue<string>()).Groups["name"].Value,
+            r => r.Text(r.Properties!["criteria"]!["allOf"]![0]!["query"]));
+
+    [Fact]
+    public async Task Every_alert_query_as_deployed_has_no_kql_error_against_the_workspace_tables()
+    {
+        var queries = Queries(infra);
+        queries.Keys.ShouldBe(["rollback", "dead-letters", "feed-lag"], ignoreOrder: true);
+        var errors = await Kql.ErrorsAsync(queries);
+        errors.ShouldBeEmpty(string.Join('\n', errors));
+    }
+
+    [Fact]
+    public void Rollback_looks_back_three_evaluations_and_counts_each_rollback_in_the_evaluation_after_its_ingestion()
+    {
+        var rule = Rule("rollback");
+        rule.Properties!["evaluationFrequency"]!.GetValue<string>().ShouldBe("PT5M");
+        rule.Properties!["windowSize"]!.GetValue<string>().ShouldBe("PT15M");
+        rule.Properties!["autoMitigate"]!.GetValue<bool>().ShouldBeFalse();
+        var query = Queries(infra)["rollback"];
+        query.ShouldContain("| where ingested > ago(5m)\n| summarize rollbacks = sum(rollbacks) by feature");
+        Workbook.AlertQuery("rollback").ShouldContain("ingested = ingestion_time()");
+    }
+
     [Fact]
     public void Feed_lag_ignores_writes_within_two_export_intervals_of_the_last_batch()
     {
@@ -26,9 +54,15 @@ public sealed partial class AlertTests
         kql.ShouldNotContain("\"timeout\"");
     }
 
+    private ArmResource Rule(string name) =>
+        infra.Main.OfType("Microsoft.Insights/scheduledQueryRules").Single(r => RuleName().Match(r.Node["name"]!.GetValue<string>()).Groups["name"].Value == name);
+
     /// <summary>An alert's query without its comments, on one line with single spaces.</summary>
     private static string Code(string alert) =>
         Whitespace().Replace(string.Join(' ', Workbook.AlertQuery(alert).Split('\n').Where(l => !l.TrimStart().StartsWith("//", StringComparison.Ordinal))), " ").Trim();
+
+    [GeneratedRegex(@"-rollout-(?<name>[a-z-]+)'")]
+    private static partial Regex RuleName();
 
     [GeneratedRegex(@"let grace = (?<minutes>\d+)m;")]
     private static partial Regex GraceLet();
