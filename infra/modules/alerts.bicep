@@ -15,7 +15,7 @@ param workbookSerializedData string
 @description('E-mail address that receives the alerts; empty creates no action group (the alerts still fire in the portal).')
 param alertEmail string
 
-@description('Dead letters written in one hour above which the dead-letter alert fires.')
+@description('Open (unresolved) dead letters of a feature above which the dead-letter alert fires.')
 @minValue(0)
 param deadLetterThreshold int
 
@@ -104,24 +104,26 @@ resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   }
 }
 
+// The dead-letter backlog (monitoring/dead-letters.kql): the most open dead letters the Functions app's gauge reported
+// in the last 30 min (it is exported every minute; the window spans two evaluations, so a late record is not missed).
 resource deadLetterAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-dead-letters'
   location: location
   tags: tags
   properties: {
-    displayName: 'Rollout: dead letters piling up'
-    description: 'The change feed dead-lettered more changes than the threshold in the last hour (rows it cannot translate; see rollout dead-letters). Counts what was written, not what is still waiting: retries are not measured.'
+    displayName: 'Rollout: dead letters waiting'
+    description: 'More than ${deadLetterThreshold} dead letters of the feature are open (changes the feed could not apply, not yet resolved; see rollout dead-letters). Resolves once the backlog is back at or under the threshold for a whole window.'
     severity: 2
     enabled: true
     scopes: [workspaceId]
     evaluationFrequency: 'PT15M'
-    windowSize: 'PT1H'
+    windowSize: 'PT30M'
     criteria: {
       allOf: [
         {
           query: loadTextContent('../monitoring/dead-letters.kql')
-          timeAggregation: 'Total'
-          metricMeasureColumn: 'deadLetters'
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'openDeadLetters'
           dimensions: featureDimension
           operator: 'GreaterThan'
           threshold: deadLetterThreshold

@@ -34,6 +34,42 @@ public sealed partial class AlertTests(InfraFixture infra)
     }
 
     [Fact]
+    public void Dead_letters_alert_on_the_most_open_dead_letters_the_apps_gauge_reported_in_the_window()
+    {
+        var gauges = new List<string>();
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, _) =>
+            {
+                if (instrument.Meter.Name == Rollout.Core.RolloutMetrics.Name && instrument is System.Diagnostics.Metrics.ObservableGauge<long>)
+                {
+                    lock (gauges)
+                    {
+                        gauges.Add(instrument.Name);
+                    }
+                }
+            };
+            listener.Start();
+            using var metrics = new Rollout.Core.RolloutMetrics();
+        }
+
+        gauges.ShouldContain("rollout.dualwrite.dead_letters.open");
+        var kql = Code("dead-letters");
+        kql.ShouldContain("| where Name == \"rollout.dualwrite.dead_letters.open\" |");
+        kql.ShouldContain("| summarize openDeadLetters = max(Sum) by feature = tostring(Properties[\"rollout.feature\"])");
+
+        var rule = Rule("dead-letters");
+        var criterion = rule.Properties!["criteria"]!["allOf"]![0]!;
+        criterion["timeAggregation"]!.GetValue<string>().ShouldBe("Maximum");
+        criterion["metricMeasureColumn"]!.GetValue<string>().ShouldBe("openDeadLetters");
+        criterion["operator"]!.GetValue<string>().ShouldBe("GreaterThan");
+        criterion["threshold"]!.GetValue<string>().ShouldBe("[parameters('deadLetterThreshold')]");
+        rule.Properties!["windowSize"]!.GetValue<string>().ShouldBe("PT30M");
+        rule.Properties!["evaluationFrequency"]!.GetValue<string>().ShouldBe("PT15M");
+        rule.Properties!["autoMitigate"]!.GetValue<bool>().ShouldBeTrue();
+    }
+
+    [Fact]
     public void Feed_lag_ignores_writes_within_two_export_intervals_of_the_last_batch()
     {
         // The gate's and the feed's metrics are exported by two processes, each every 60 s: the write a batch applied
