@@ -110,6 +110,8 @@ param telemetryPublisherPrincipalIds array = []
 @description('E-mail address for the alerts; empty: no action group.')
 param alertEmail string = ''
 
+@description('Open (unresolved) dead letters of a feature above which the dead-letter alert fires; 0: any.')
+@minValue(0)
 param deadLetterAlertThreshold int = 0
 
 param feedLagAlertMinutes int = 15

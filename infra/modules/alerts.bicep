@@ -15,7 +15,7 @@ param workbookSerializedData string
 @description('E-mail address that receives the alerts; empty creates no action group (the alerts still fire in the portal).')
 param alertEmail string
 
-@description('Dead letters written in one hour above which the dead-letter alert fires.')
+@description('Open (unresolved) dead letters of a feature above which the dead-letter alert fires.')
 @minValue(0)
 param deadLetterThreshold int
 
@@ -64,6 +64,11 @@ var featureDimension = [
   }
 ]
 
+// Rollbacks (monitoring/rollback.kql) ingested since the previous evaluation, 5 min ago. The window is three
+// evaluations long so that a record that reaches the workspace late (after the evaluation that follows its time)
+// is still in it; counting by ingestion time keeps one alert per rollback however many windows a record is in.
+var rollbackAlertQuery = '${loadTextContent('../monitoring/rollback.kql')}| where ingested > ago(5m)\n| summarize rollbacks = sum(rollbacks) by feature\n'
+
 resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-rollback'
   location: location
@@ -75,11 +80,11 @@ resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
     enabled: true
     scopes: [workspaceId]
     evaluationFrequency: 'PT5M'
-    windowSize: 'PT5M'
+    windowSize: 'PT15M'
     criteria: {
       allOf: [
         {
-          query: loadTextContent('../monitoring/rollback.kql')
+          query: rollbackAlertQuery
           timeAggregation: 'Total'
           metricMeasureColumn: 'rollbacks'
           dimensions: featureDimension
@@ -99,24 +104,26 @@ resource rollbackAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   }
 }
 
+// The dead-letter backlog (monitoring/dead-letters.kql): the most open dead letters the Functions app's gauge reported
+// in the last 30 min (it is exported every minute; the window spans two evaluations, so a late record is not missed).
 resource deadLetterAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-dead-letters'
   location: location
   tags: tags
   properties: {
-    displayName: 'Rollout: dead letters piling up'
-    description: 'The change feed dead-lettered more changes than the threshold in the last hour (rows it cannot translate; see rollout dead-letters). Counts what was written, not what is still waiting: retries are not measured.'
+    displayName: 'Rollout: dead letters waiting'
+    description: 'More than ${deadLetterThreshold} dead letters of the feature are open (changes the feed could not apply, not yet resolved; see rollout dead-letters). Resolves once the backlog is back at or under the threshold for a whole window.'
     severity: 2
     enabled: true
     scopes: [workspaceId]
     evaluationFrequency: 'PT15M'
-    windowSize: 'PT1H'
+    windowSize: 'PT30M'
     criteria: {
       allOf: [
         {
           query: loadTextContent('../monitoring/dead-letters.kql')
-          timeAggregation: 'Total'
-          metricMeasureColumn: 'deadLetters'
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'openDeadLetters'
           dimensions: featureDimension
           operator: 'GreaterThan'
           threshold: deadLetterThreshold
@@ -134,15 +141,16 @@ resource deadLetterAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   }
 }
 
-// Feed lag from what the app already measures (monitoring/feed-lag.kql): the oldest write through the gate that no
-// dual-write batch has followed yet. The 6 h window bounds how long a stopped feed keeps the alert firing.
+// Feed lag from what the app already measures (monitoring/feed-lag.kql): the oldest successful write through the gate
+// that no dual-write batch has followed (allowing 2 min for the two apps' export schedules). The 6 h window bounds how
+// long a stopped feed keeps the alert firing.
 resource feedLagAlert 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: '${namePrefix}-rollout-feed-lag'
   location: location
   tags: tags
   properties: {
     displayName: 'Rollout: change feed lagging'
-    description: 'A write went through the gate more than ${feedLagMinutes} minutes ago and the change feed has applied no batch since.'
+    description: 'A write went through the gate more than ${feedLagMinutes} minutes ago, over 2 minutes after the change feed\'s last batch, and the feed has applied no batch since.'
     severity: 2
     enabled: true
     scopes: [workspaceId]

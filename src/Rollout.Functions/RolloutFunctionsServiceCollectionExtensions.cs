@@ -115,7 +115,7 @@ public static class RolloutFunctionsServiceCollectionExtensions
     {
         services.TryAddSingleton(spec);
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new RolloutMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new RolloutMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(_ => DocumentTranslator.Compile(spec));
         services.AddRolloutSqlServer(spec, sqlServer.Bind);
         services.AddRolloutCosmos(spec, cosmos.Bind);

@@ -58,7 +58,8 @@ public sealed partial class RolloutTimers(IServiceProvider services, RolloutTime
     /// <summary>
     /// Drains the source's change feed into the target under the feed's lease: scaled-out instances never
     /// process the same feed at once (the one without the lease returns at once). Keeps going while changes
-    /// remain, within <see cref="RolloutTimerOptions.ChangeFeedBudget"/>.
+    /// remain, within <see cref="RolloutTimerOptions.ChangeFeedBudget"/>. Then counts the feature's open dead letters
+    /// (one query) for the <c>rollout.dualwrite.dead_letters.open</c> gauge, which the dead-letter alert watches.
     /// </summary>
     /// <param name="timer">Timer information.</param>
     /// <param name="cancellationToken">Host shutdown.</param>
@@ -75,6 +76,9 @@ public sealed partial class RolloutTimers(IServiceProvider services, RolloutTime
 
         var outcome = await processor.DrainAsync(options.ChangeFeedBudget, cancellationToken);
         LogDrained(logger, outcome.LeaseHeld, outcome.Read, outcome.Applied, outcome.Stale, outcome.DeadLettered, outcome.Checkpoint);
+        // After the drain, whose checkpoint is saved: a failure here fails the invocation but loses nothing (the gauge
+        // keeps its last count until that ages out).
+        await processor.RecordOpenDeadLettersAsync(cancellationToken);
         return outcome;
     }
 

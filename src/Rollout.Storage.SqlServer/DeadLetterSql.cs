@@ -37,6 +37,12 @@ internal static class DeadLetterSql
         WHERE feature {Binary} = @feature{(includeResolved ? string.Empty : " AND resolved_at IS NULL")} ORDER BY id
         """, [Feature(feature)]);
 
+    /// <summary>The open records of a feature, counted on the filtered index of open records (UX_rollout_dead_letters_open).</summary>
+    public static SqlStatement CountOpen(string feature) => new($"""
+        SELECT COUNT_BIG(*) FROM {SqlServerSchema.DeadLettersTable}
+        WHERE feature {Binary} = @feature AND resolved_at IS NULL
+        """, [Feature(feature)]);
+
     /// <summary>A retry: counted; resolved only if it applied at least the record's version (a newer failure recorded meanwhile keeps it open).</summary>
     public static SqlStatement RecordRetry(long id, bool resolved, long appliedVersion, string errorsJson, DateTimeOffset now) => resolved
         ? new($"UPDATE {SqlServerSchema.DeadLettersTable} SET attempts = attempts + 1, resolved_at = CASE WHEN version <= @applied THEN @now ELSE NULL END WHERE id = @id",

@@ -79,6 +79,17 @@ public sealed class SqlServerDeadLetterStore : IDeadLetterStore
     }
 
     /// <inheritdoc />
+    public async Task<long> CountOpenAsync(string feature, CancellationToken cancellationToken)
+    {
+        var connection = await _connections.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using (connection.ConfigureAwait(false))
+        {
+            await using var command = _connections.Command(connection, DeadLetterSql.CountOpen(feature));
+            return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+    }
+
+    /// <inheritdoc />
     public async Task RecordRetryAsync(long id, bool resolved, long appliedVersion, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(errors);

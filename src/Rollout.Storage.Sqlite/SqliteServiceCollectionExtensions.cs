@@ -54,7 +54,7 @@ public static class SqliteServiceCollectionExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new RolloutMetrics(sp.GetService<IMeterFactory>()));
+        services.TryAddSingleton(sp => new RolloutMetrics(sp.GetService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(spec);
         services.TryAddSingleton(sp => EmbeddedRollout.Open(
             Path.Combine(sp.GetRequiredService<IOptions<RolloutSqliteOptions>>().Value.DataDirectory, spec.Feature),

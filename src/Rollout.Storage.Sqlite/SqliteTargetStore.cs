@@ -507,6 +507,17 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     }
 
     /// <inheritdoc />
+    public async Task<long> CountOpenAsync(string feature, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        // Answered from the partial index of open records (dead_letters_open).
+        command.CommandText = "SELECT COUNT(*) FROM dead_letters WHERE feature = @feature AND resolved_at IS NULL";
+        SqliteDatabase.Parameter(command, "@feature", feature);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <inheritdoc />
     public async Task RecordRetryAsync(long id, bool resolved, long appliedVersion, IReadOnlyList<TranslationError> errors, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);

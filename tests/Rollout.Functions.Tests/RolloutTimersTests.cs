@@ -39,6 +39,27 @@ public sealed class RolloutTimersTests
     }
 
     [Fact]
+    public async Task The_change_feed_timer_publishes_the_features_open_dead_letters_as_a_gauge_after_each_run()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        var timers = Timers(h);
+        var meters = h.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        var error = new Rollout.Core.Translation.TranslationError("total", "TotalCents", Rollout.Core.Translation.TranslationErrorKind.ConversionFailed, "x");
+        DeadLetter Letter(long key) => new(0, h.Feature, SourceKey.From([key]), 1, [error], DateTimeOffset.UnixEpoch, 1, null);
+
+        await timers.DrainAsync(default);
+        var none = Rollout.Tests.Shared.MetricsScope.OpenDeadLetters(meters);
+        await h.Rollout.Target.AddAsync([Letter(1), Letter(2)], default);
+        var before = Rollout.Tests.Shared.MetricsScope.OpenDeadLetters(meters);
+        await timers.DrainAsync(default);
+        var after = Rollout.Tests.Shared.MetricsScope.OpenDeadLetters(meters);
+
+        Assert.Equal([(h.Feature, 0L)], none);
+        Assert.Equal([(h.Feature, 0L)], before); // the last count, taken by the timer
+        Assert.Equal([(h.Feature, 2L)], after);
+    }
+
+    [Fact]
     public async Task The_scheduled_reconciliation_runs_only_while_a_rollout_is_live_and_repairs_what_is_missing()
     {
         await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT60M" }]));

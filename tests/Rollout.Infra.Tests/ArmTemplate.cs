@@ -39,11 +39,45 @@ public sealed partial class ArmTemplate(JsonObject root)
 
     [GeneratedRegex(@"variables\('(?<name>\w+)'\)")]
     internal static partial Regex VariableReference();
+
+    [GeneratedRegex(@"^\[variables\('(?<name>[^']+)'\)\]$")]
+    internal static partial Regex WholeVariable();
+
+    [GeneratedRegex(@"^\[format\('(?<format>(?:[^']|'')*)'(?<arguments>(?:, variables\('[^']+'\))*)\)\]$")]
+    internal static partial Regex FormatOfVariables();
+
+    [GeneratedRegex(@"variables\('(?<name>[^']+)'\)")]
+    internal static partial Regex AnyVariable();
 }
 
 public sealed record ArmResource(string Type, JsonObject Node, JsonObject Template, string Module)
 {
     public JsonNode? Properties => Node["properties"];
+
+    /// <summary>
+    /// The text a string property holds once deployed, when it is built from literals and <c>loadTextContent</c> at
+    /// compile time: <c>[variables('x')]</c> and <c>[format('…{0}…', variables('x'), …)]</c> are expanded.
+    /// </summary>
+    public string Text(JsonNode? value) => Expand(value!.GetValue<string>());
+
+    private string Expand(string value)
+    {
+        if (ArmTemplate.WholeVariable().Match(value) is { Success: true } variable)
+        {
+            return Expand(Template["variables"]![variable.Groups["name"].Value]!.GetValue<string>());
+        }
+
+        if (ArmTemplate.FormatOfVariables().Match(value) is { Success: true } format)
+        {
+            var arguments = ArmTemplate.AnyVariable().Matches(format.Groups["arguments"].Value)
+                .Select(m => (object)Expand($"[variables('{m.Groups["name"].Value}')]"))
+                .ToArray();
+            return string.Format(System.Globalization.CultureInfo.InvariantCulture, format.Groups["format"].Value.Replace("''", "'", StringComparison.Ordinal), arguments);
+        }
+
+        value.ShouldNotStartWith("[", customMessage: $"an ARM expression the tests do not expand: {value}");
+        return value;
+    }
 
     /// <summary>A string property with each <c>variables('x')</c> whose value is a string replaced by that value in quotes.</summary>
     public string Resolved(JsonNode? value)

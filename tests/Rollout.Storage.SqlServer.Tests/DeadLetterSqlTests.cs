@@ -27,11 +27,22 @@ public sealed class DeadLetterSqlTests
     }
 
     [Fact]
+    public void The_backlog_counts_the_features_open_records_only()
+    {
+        var sql = DeadLetterSql.CountOpen("orders-v2").Text;
+
+        Assert.Contains("SELECT COUNT_BIG(*) FROM [dbo].[rollout_dead_letters]", sql, StringComparison.Ordinal);
+        // The predicate of the filtered index UX_rollout_dead_letters_open, and the feature compared as the other statements do.
+        Assert.Contains("WHERE feature COLLATE Latin1_General_100_BIN2 = @feature AND resolved_at IS NULL", sql, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Every_dead_letter_statement_takes_its_values_as_parameters()
     {
         SqlAssert.Parameterised(DeadLetterSql.Add(Letter, SqlServerDeadLetterStore.Serialize(Letter.Errors)));
         SqlAssert.Parameterised(DeadLetterSql.List("orders-v2", includeResolved: false));
         SqlAssert.Parameterised(DeadLetterSql.List("orders-v2", includeResolved: true));
+        SqlAssert.Parameterised(DeadLetterSql.CountOpen("orders-v2"));
         SqlAssert.Parameterised(DeadLetterSql.RecordRetry(123456789, true, 987654321, "[]", Letter.FirstSeen));
         SqlAssert.Parameterised(DeadLetterSql.RecordRetry(123456789, false, 987654321, "[{\"field\":\"zzz\"}]", Letter.FirstSeen));
     }

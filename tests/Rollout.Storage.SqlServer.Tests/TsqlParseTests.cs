@@ -63,6 +63,7 @@ public sealed class TsqlParseTests
             { "read journal", RolloutSql.ReadJournal("orders-v2").Text },
             { "add dead letter", DeadLetterSql.Add(letter, "[]").Text },
             { "list dead letters", DeadLetterSql.List("orders-v2", false).Text },
+            { "count open dead letters", DeadLetterSql.CountOpen("orders-v2").Text },
             { "resolve dead letter", DeadLetterSql.RecordRetry(1, true, 5, "[]", Now).Text },
             { "retry dead letter", DeadLetterSql.RecordRetry(1, false, 5, "[]", Now).Text },
             { "unfinished run", AuditSql.UnfinishedRun("orders-v2").Text },

@@ -183,6 +183,51 @@ public sealed class DualWriteProcessorTests
     }
 
     [Fact]
+    public async Task Open_dead_letters_are_counted_per_feature_without_the_resolved_ones()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var error = new TranslationError("total", "TotalCents", TranslationErrorKind.ConversionFailed, "x");
+        DeadLetter Letter(string feature, long key, long version) => new(0, feature, SourceKey.From([key]), version, [error], p.Time.GetUtcNow(), 1, null);
+        await p.Target.AddAsync([Letter("orders-v2", 1, 1), Letter("orders-v2", 2, 2), Letter("orders-v2", 3, 3), Letter("other-feature", 1, 4)], CancellationToken.None);
+        await p.Target.AddAsync([Letter("orders-v2", 1, 5)], CancellationToken.None); // a newer failure of an open key: still one record
+        var second = (await p.Target.ListAsync("orders-v2", false, CancellationToken.None)).Single(l => l.Key.Text == "[2]");
+        await p.Target.RecordRetryAsync(second.Id, resolved: true, appliedVersion: 2, [], CancellationToken.None);
+
+        Assert.Equal(2, await p.Target.CountOpenAsync("orders-v2", CancellationToken.None));
+        Assert.Equal(1, await p.Target.CountOpenAsync("other-feature", CancellationToken.None));
+        Assert.Equal(0, await p.Target.CountOpenAsync("orders-v3", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_open_dead_letters_gauge_reports_the_last_count_of_the_backlog_and_nothing_once_it_is_stale()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        using var scope = new Rollout.Tests.Shared.MetricsScope();
+        using var metrics = new Core.RolloutMetrics(scope, p.Time);
+        var processor = p.Processor(metrics: metrics);
+        await p.UpsertAsync(1, 1, "bad", "x");
+        await p.UpsertAsync(2, 2, "bad", "y");
+        await p.UpsertAsync(3, 3, 300, "ok");
+
+        Assert.Empty(scope.OpenDeadLetters()); // never counted: no value, rather than a 0 nobody measured
+        await processor.DrainAsync(CancellationToken.None);
+        Assert.Equal(2, await processor.RecordOpenDeadLettersAsync(CancellationToken.None));
+        Assert.Equal([("orders-v2", 2L)], scope.OpenDeadLetters());
+        Assert.Equal([("orders-v2", 2L)], scope.OpenDeadLetters()); // reported at every collection, not once
+
+        await p.UpsertAsync(1, 1, 100, "fixed");
+        await processor.RetryDeadLettersAsync(p.Source, CancellationToken.None);
+        await processor.RecordOpenDeadLettersAsync(CancellationToken.None);
+        Assert.Equal([("orders-v2", 1L)], scope.OpenDeadLetters());
+
+        // Another instance may be counting by now: a count older than this is not reported.
+        p.Time.Advance(Core.RolloutMetrics.OpenDeadLettersReportedFor);
+        Assert.Equal([("orders-v2", 1L)], scope.OpenDeadLetters());
+        p.Time.Advance(TimeSpan.FromSeconds(1));
+        Assert.Empty(scope.OpenDeadLetters());
+    }
+
+    [Fact]
     public async Task Two_processors_on_one_feed_only_one_applies_until_the_lease_expires()
     {
         await using var p = await Pipeline.CreateAsync();

@@ -358,6 +358,19 @@ public sealed class DualWriteProcessor
         }
     }
 
+    /// <summary>
+    /// Counts the feature's open dead letters (one query) and sets the <c>rollout.dualwrite.dead_letters.open</c> gauge
+    /// to the count: the backlog the dead-letter alert watches. Any instance may count, lease or not.
+    /// </summary>
+    /// <param name="cancellationToken">Cancellation.</param>
+    /// <returns>The open dead letters.</returns>
+    public async Task<long> RecordOpenDeadLettersAsync(CancellationToken cancellationToken)
+    {
+        var open = await _deadLetters.CountOpenAsync(_feature, cancellationToken);
+        _metrics?.RecordOpenDeadLetters(_feature, open);
+        return open;
+    }
+
     /// <summary>Gives up the feed's lease (if this instance holds it), so that another instance can start at once.</summary>
     /// <param name="cancellationToken">Cancellation.</param>
     public Task ReleaseLeaseAsync(CancellationToken cancellationToken) => _leases.ReleaseAsync(FeedName, _options.InstanceId, cancellationToken);

@@ -187,6 +187,11 @@ public interface IDeadLetterStore
     /// <param name="cancellationToken">Cancellation.</param>
     Task<IReadOnlyList<DeadLetter>> ListAsync(string feature, bool includeResolved, CancellationToken cancellationToken);
 
+    /// <summary>How many dead letters of a feature are open (not resolved): the backlog, in one query.</summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<long> CountOpenAsync(string feature, CancellationToken cancellationToken);
+
     /// <summary>Marks a dead letter resolved, or counts a failed retry.</summary>
     /// <param name="id">Dead-letter id.</param>
     /// <param name="resolved">True when the retry applied the change.</param>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
@@ -13,6 +14,13 @@ public sealed class RolloutMetrics : IDisposable
     /// <summary>Meter and activity source name to subscribe to.</summary>
     public const string Name = "Rollout";
 
+    /// <summary>
+    /// How long a count of open dead letters is reported after it was taken. Past it this process reports none for the
+    /// feature: another instance may have taken over the change feed timer and counted since, and a stale count would
+    /// keep the backlog alert firing (9 min is the longest change feed invocation).
+    /// </summary>
+    public static readonly TimeSpan OpenDeadLettersReportedFor = TimeSpan.FromMinutes(10);
+
     private readonly Meter _meter;
     private readonly Counter<long> _decisions;
     private readonly Histogram<double> _decisionDuration;
@@ -24,11 +32,15 @@ public sealed class RolloutMetrics : IDisposable
     private readonly Histogram<double> _driftAge;
     private readonly Counter<long> _phaseChanges;
     private readonly Counter<long> _verdicts;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, (long Open, long CountedAt)> _openDeadLetters = new(StringComparer.Ordinal);
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private meter when null).</summary>
     /// <param name="meterFactory">The host's meter factory.</param>
-    public RolloutMetrics(IMeterFactory? meterFactory = null)
+    /// <param name="time">Clock that ages the last count of open dead letters (the system clock when null).</param>
+    public RolloutMetrics(IMeterFactory? meterFactory = null, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         _meter = meterFactory?.Create(Name) ?? new Meter(Name);
         _decisions = _meter.CreateCounter<long>("rollout.gate.decisions", "{decision}", "Gate decisions by path and outcome.");
         _decisionDuration = _meter.CreateHistogram<double>("rollout.gate.duration", "ms", "Time to serve a request through the gate, by path and outcome.");
@@ -40,6 +52,7 @@ public sealed class RolloutMetrics : IDisposable
         _driftAge = _meter.CreateHistogram<double>("rollout.reconcile.drift_age", "s", "Age of the oldest drift still unresolved after a reconciliation run.");
         _phaseChanges = _meter.CreateCounter<long>("rollout.phase.changes", "{change}", "Exposure changes made by the rollout orchestration (phase entered, rollback), by phase and exposure.");
         _verdicts = _meter.CreateCounter<long>("rollout.health.verdicts", "{verdict}", "Health verdicts given during rollouts, by phase and verdict.");
+        _meter.CreateObservableGauge("rollout.dualwrite.dead_letters.open", ObserveOpenDeadLetters, "{dead_letter}", "Open (unresolved) dead letters of the feature, as last counted by this process.");
     }
 
     /// <summary>Activity source for traces.</summary>
@@ -83,6 +96,14 @@ public sealed class RolloutMetrics : IDisposable
         _batchDuration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("rollout.feature", feature), new("rollout.batch.size", read));
     }
 
+    /// <summary>
+    /// Sets the <c>rollout.dualwrite.dead_letters.open</c> gauge of a feature: the open dead letters just counted. The
+    /// gauge reports this value at each collection for <see cref="OpenDeadLettersReportedFor"/>, then nothing.
+    /// </summary>
+    /// <param name="feature">Feature key.</param>
+    /// <param name="open">Open dead letters.</param>
+    public void RecordOpenDeadLetters(string feature, long open) => _openDeadLetters[feature] = (open, _time.GetTimestamp());
+
     /// <summary>Records a shadow comparison.</summary>
     /// <param name="feature">Feature key.</param>
     /// <param name="phase">Phase name.</param>
@@ -114,6 +135,11 @@ public sealed class RolloutMetrics : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _meter.Dispose();
+
+    private IEnumerable<Measurement<long>> ObserveOpenDeadLetters() =>
+        [.. _openDeadLetters
+            .Where(e => _time.GetElapsedTime(e.Value.CountedAt) <= OpenDeadLettersReportedFor)
+            .Select(e => new Measurement<long>(e.Value.Open, new KeyValuePair<string, object?>("rollout.feature", e.Key)))];
 
     /// <summary>Records an exposure change made by the orchestration.</summary>
     /// <param name="feature">Feature key.</param>

@@ -25,6 +25,8 @@ public sealed class SqlServerDeadLetterStoreTests(SqlServerDatabaseFixture db)
 
         var open = await store.ListAsync(feature, includeResolved: false, CancellationToken.None);
         Assert.Equal([("[1]", 8L, "v8"), ("[2]", 6L, "v6")], open.Select(l => (l.Key.Text, l.Version, l.Errors[0].Message)));
+        Assert.Equal(2, await store.CountOpenAsync(feature, CancellationToken.None));
+        Assert.Equal(0, await store.CountOpenAsync(feature + "-other", CancellationToken.None));
 
         var first = open[0];
         await store.RecordRetryAsync(first.Id, resolved: true, appliedVersion: 5, [], CancellationToken.None);
@@ -37,6 +39,7 @@ public sealed class SqlServerDeadLetterStoreTests(SqlServerDatabaseFixture db)
         Assert.Equal(3, all.Single(l => l.Id == first.Id).Attempts);
         Assert.Equal(("still", 2), (all.Single(l => l.Id == open[1].Id).Errors[0].Message, all.Single(l => l.Id == open[1].Id).Attempts));
         Assert.Equal(["[2]"], (await store.ListAsync(feature, false, CancellationToken.None)).Select(l => l.Key.Text));
+        Assert.Equal(1, await store.CountOpenAsync(feature, CancellationToken.None));
 
         // A new failure of a resolved key opens a new record.
         await store.AddAsync([Letter(feature, 1, 9, "v9")], CancellationToken.None);
