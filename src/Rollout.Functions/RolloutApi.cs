@@ -55,7 +55,7 @@ public sealed class RolloutApi(RolloutSpec? served = null, IReconcileAuditStore?
         }
 
         // 409 rather than 422: the spec is valid on its own; it conflicts with what this deployment is wired to serve.
-        if (SpecDifferences.DataPath(served, spec) is { Count: > 0 } differences)
+        if (SpecDifferences.DataPath(served, spec, SqlServerTable) is { Count: > 0 } differences)
         {
             var other = Problem(StatusCodes.Status409Conflict, "This app serves another feature or data path",
                 $"This app serves '{served.Feature}' ({served.Source.Table} -> {served.Target.Container}); the posted spec '{spec.Feature}' ({spec.Source.Table} -> {spec.Target.Container}) differs in "
@@ -242,6 +242,19 @@ public sealed class RolloutApi(RolloutSpec? served = null, IReconcileAuditStore?
     private static ProblemDetails Problem(int status, string title, string detail) => new() { Status = status, Title = title, Detail = detail, Type = $"https://httpstatuses.io/{status}" };
 
     private static ObjectResult Result(ProblemDetails problem) => new(problem) { StatusCode = problem.Status, ContentTypes = { "application/problem+json" } };
+
+    /// <summary>A table as Azure SQL names it (<c>Orders</c> is <c>[dbo].[Orders]</c>); a name it cannot parse as written.</summary>
+    internal static string SqlServerTable(string name)
+    {
+        try
+        {
+            return Rollout.Storage.SqlServer.SqlServerTableName.Parse(name).Quoted;
+        }
+        catch (ArgumentException)
+        {
+            return name;
+        }
+    }
 
     /// <summary>The body of an operator command.</summary>
     /// <param name="By">Who.</param>

@@ -139,6 +139,14 @@ public sealed class RolloutApiTests
         Assert.Equal("/api/rollouts/orders-v2", started.Location);
     }
 
+    [Theory]
+    [InlineData("Orders", "[dbo].[Orders]")]
+    [InlineData("dbo.Orders", "[dbo].[Orders]")]
+    [InlineData("sales.Orders", "[sales].[Orders]")]
+    [InlineData("not a table", "not a table")]
+    public void The_api_compares_source_tables_as_azure_sql_names_them(string table, string named) =>
+        Assert.Equal(named, RolloutApi.SqlServerTable(table));
+
     [Fact]
     public async Task Approve_and_reject_are_routed_through_the_api_to_the_waiting_approval()
     {

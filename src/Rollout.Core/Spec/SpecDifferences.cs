@@ -22,8 +22,12 @@ public static class SpecDifferences
     /// </summary>
     /// <param name="served">The spec a host serves.</param>
     /// <param name="other">The spec asked for.</param>
+    /// <param name="sourceTable">
+    /// The source store's name for a table, so that two spellings of one table compare equal (on SQL Server, <c>Orders</c>
+    /// is <c>dbo.Orders</c>); by default the names are compared as written, case-insensitively.
+    /// </param>
     /// <returns>Every difference, in a stable order; empty when both name the same data path.</returns>
-    public static IReadOnlyList<SpecDifference> DataPath(RolloutSpec served, RolloutSpec other)
+    public static IReadOnlyList<SpecDifference> DataPath(RolloutSpec served, RolloutSpec other, Func<string, string>? sourceTable = null)
     {
         ArgumentNullException.ThrowIfNull(served);
         ArgumentNullException.ThrowIfNull(other);
@@ -38,7 +42,10 @@ public static class SpecDifferences
 
         Compare("$.feature", served.Feature, other.Feature, StringComparison.Ordinal);
         Compare("$.salt", served.Salt, other.Salt, StringComparison.Ordinal);
-        Compare("$.source.table", served.Source.Table, other.Source.Table, StringComparison.OrdinalIgnoreCase);
+        if (!string.Equals(sourceTable?.Invoke(served.Source.Table) ?? served.Source.Table, sourceTable?.Invoke(other.Source.Table) ?? other.Source.Table, StringComparison.OrdinalIgnoreCase))
+        {
+            differences.Add(new SpecDifference("$.source.table", Quote(served.Source.Table), Quote(other.Source.Table)));
+        }
         if (!served.Source.Key.SequenceEqual(other.Source.Key, StringComparer.OrdinalIgnoreCase))
         {
             differences.Add(new SpecDifference("$.source.key", List(served.Source.Key), List(other.Source.Key)));

@@ -53,4 +53,17 @@ public sealed class SpecDifferencesTests
             ],
             differences);
     }
+
+    [Fact]
+    public void Two_spellings_of_one_source_table_are_the_same_table_when_the_store_says_so()
+    {
+        var unqualified = SpecFixtures.Spec(n => n["source"]!["table"] = "ORDERS");
+        static string DefaultSchema(string table) => table.Contains('.', StringComparison.Ordinal) ? table : "dbo." + table;
+
+        Assert.Equal("$.source.table", Assert.Single(SpecDifferences.DataPath(SpecFixtures.Spec(), unqualified)).Path);
+        Assert.Empty(SpecDifferences.DataPath(SpecFixtures.Spec(), unqualified, DefaultSchema));
+        var other = SpecFixtures.Spec(n => n["source"]!["table"] = "sales.Orders");
+        var difference = Assert.Single(SpecDifferences.DataPath(SpecFixtures.Spec(), other, DefaultSchema));
+        Assert.Equal(("\"dbo.Orders\"", "\"sales.Orders\""), (difference.Served, difference.Other)); // as written, not as normalised
+    }
 }
