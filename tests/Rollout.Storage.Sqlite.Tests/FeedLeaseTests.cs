@@ -109,6 +109,41 @@ public sealed class FeedLeaseTests
     }
 
     [Fact]
+    public async Task A_feed_read_cancelled_by_a_lost_lease_that_fails_with_its_own_exception_is_a_lost_lease_not_an_error()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "new");
+        // The read is slow; meanwhile b takes the feed, a's renewal finds it, and the read's command fails the way SqlClient
+        // reports a command cancelled under it: a SqlException, not an OperationCanceledException.
+        var feed = new CancelledFeed(p.Source, async token =>
+        {
+            await p.ExecuteTargetAsync("UPDATE leases SET owner = 'b' WHERE name = @name", ("@name", Feed));
+            p.Time.Advance(TimeSpan.FromSeconds(10));
+            await Task.Delay(Timeout.InfiniteTimeSpan, token).WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+            throw new InvalidOperationException("A severe error occurred on the current command. Operation cancelled by user.");
+        });
+
+        var outcome = await p.Processor("a", feed: feed).RunOnceAsync(CancellationToken.None);
+
+        Assert.False(outcome.LeaseHeld);
+        Assert.Null(await p.Target.GetAsync(Feed, CancellationToken.None));
+        Assert.Null(await p.Target.GetFailuresAsync(Feed, CancellationToken.None));
+        Assert.Equal("b", (await p.LeaseAsync(Feed))!.Value.Owner);
+    }
+
+    /// <summary>The real feed, whose change read runs <c>read</c> instead.</summary>
+    private sealed class CancelledFeed(IChangeFeed inner, Func<CancellationToken, Task> read) : IChangeFeed
+    {
+        public Task<long> GetCurrentVersionAsync(CancellationToken cancellationToken) => inner.GetCurrentVersionAsync(cancellationToken);
+
+        public async Task<IReadOnlyList<SourceChange>> ReadChangesAsync(long afterVersion, int maxChanges, CancellationToken cancellationToken)
+        {
+            await read(cancellationToken);
+            return await inner.ReadChangesAsync(afterVersion, maxChanges, cancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_lease_answered_slowly_counts_from_when_it_was_asked_for_so_the_checkpoint_confirms_it_again()
     {
         await using var p = await Pipeline.CreateAsync();

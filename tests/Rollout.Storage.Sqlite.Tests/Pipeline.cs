@@ -77,8 +77,8 @@ internal sealed class Pipeline : IAsyncDisposable
         return pipeline;
     }
 
-    public DualWriteProcessor Processor(string instance = "a", int batchSize = 100, Action<FaultPoint>? fault = null, ITargetStore? target = null, int maxAttempts = DualWriteOptions.DefaultMaxAttempts, ILeaseStore? leases = null, Core.RolloutMetrics? metrics = null) =>
-        new(Spec.Feature, Translator, Source, target ?? Target, Target, Target, leases ?? Target,
+    public DualWriteProcessor Processor(string instance = "a", int batchSize = 100, Action<FaultPoint>? fault = null, ITargetStore? target = null, int maxAttempts = DualWriteOptions.DefaultMaxAttempts, ILeaseStore? leases = null, Core.RolloutMetrics? metrics = null, IChangeFeed? feed = null) =>
+        new(Spec.Feature, Translator, feed ?? Source, target ?? Target, Target, Target, leases ?? Target,
             new DualWriteOptions { InstanceId = instance, BatchSize = batchSize, LeaseDuration = TimeSpan.FromSeconds(30), MaxAttempts = maxAttempts }, Time, fault, metrics);
 
     public SqliteAuditStore Audit => new(TargetDb);

@@ -226,7 +226,9 @@ public sealed class DualWriteProcessor
                     checkpoint = await _checkpoints.GetAsync(FeedName, lease.Token) ?? 0;
                     return await RunBatchAsync(checkpoint.Value, lease, lease.Token);
                 }
-                catch (OperationCanceledException) when (lease.Lost && !cancellationToken.IsCancellationRequested)
+                catch (Exception) when (lease.Lost && !cancellationToken.IsCancellationRequested)
+                    // Whatever the cancelled work threw (SqlClient reports a cancelled command as a SqlException, not as a
+                    // cancellation): the lease is gone, and the new owner replays the batch.
                 {
                     return new BatchOutcome(false, 0, 0, 0, 0, checkpoint ?? 0);
                 }
@@ -267,8 +269,9 @@ public sealed class DualWriteProcessor
             {
                 applied = await _target.ApplyAsync(writes, cancellationToken);
             }
-            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
+                // (Once this batch's token is cancelled, whatever the target threw is that cancellation: not counted.)
                 // An unavailable target is only waited for: not counted, so that once it is back the feed goes on at full
                 // batches. What the target refuses is counted towards the limit.
                 if (IsUnavailable(e) || await _checkpoints.RecordFailureAsync(FeedName, checkpoint, Reason(e), cancellationToken) < _options.MaxAttempts)
@@ -419,7 +422,7 @@ public sealed class DualWriteProcessor
                 var result = await _target.ApplyAsync([write], cancellationToken);
                 (applied, stale) = (applied + result.Applied, stale + result.Stale);
             }
-            catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
             {
                 if (IsUnavailable(e))
                 {
