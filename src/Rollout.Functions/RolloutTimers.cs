@@ -74,12 +74,25 @@ public sealed partial class RolloutTimers(IServiceProvider services, RolloutTime
             return null;
         }
 
-        var outcome = await processor.DrainAsync(options.ChangeFeedBudget, cancellationToken);
-        LogDrained(logger, outcome.LeaseHeld, outcome.Read, outcome.Applied, outcome.Stale, outcome.DeadLettered, outcome.Checkpoint);
-        // After the drain, whose checkpoint is saved: a failure here fails the invocation but loses nothing (the gauge
-        // keeps its last count until that ages out).
-        await processor.RecordOpenDeadLettersAsync(cancellationToken);
-        return outcome;
+        try
+        {
+            var outcome = await processor.DrainAsync(options.ChangeFeedBudget, cancellationToken);
+            LogDrained(logger, outcome.LeaseHeld, outcome.Read, outcome.Applied, outcome.Stale, outcome.DeadLettered, outcome.Checkpoint);
+            return outcome;
+        }
+        finally
+        {
+            // Also when the drain failed (an outage, a refused batch): the backlog gauge must not go quiet exactly when the
+            // feed is in trouble. Its own failure is logged, never thrown over the drain's outcome or error.
+            try
+            {
+                await processor.RecordOpenDeadLettersAsync(cancellationToken);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                LogDeadLettersNotCounted(logger, e);
+            }
+        }
     }
 
     /// <summary>Reconciles the feature's stores while its rollout is live (the source wins; see the audit trail).</summary>
@@ -142,6 +155,9 @@ public sealed partial class RolloutTimers(IServiceProvider services, RolloutTime
 
     [LoggerMessage(4001, LogLevel.Information, "Change feed drained (lease held: {LeaseHeld}): {Read} read, {Applied} applied, {Stale} stale, {DeadLettered} dead-lettered; checkpoint {Checkpoint}")]
     private static partial void LogDrained(ILogger logger, bool leaseHeld, int read, int applied, int stale, int deadLettered, long checkpoint);
+
+    [LoggerMessage(4009, LogLevel.Warning, "Open dead letters could not be counted; the backlog gauge keeps its last count until it ages out")]
+    private static partial void LogDeadLettersNotCounted(ILogger logger, Exception exception);
 
     [LoggerMessage(4002, LogLevel.Information, "Scheduled reconciliation of {Feature}: no live rollout, skipped")]
     private static partial void LogNoLiveRollout(ILogger logger, string feature);

@@ -157,7 +157,7 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
             }).ConfigureAwait(false);
             return new ApplyResult(applied, writes.Count - applied);
         }
-        catch (CosmosException e) when (IsUnavailable(e.StatusCode))
+        catch (CosmosException e) when (IsUnavailable(e.StatusCode, e.SubStatusCode))
         {
             // The account, not the documents: the feed waits for it and dead-letters nothing.
             throw new TargetUnavailableException($"Cosmos DB did not take the writes ({(int)e.StatusCode} {e.StatusCode}, sub-status {e.SubStatusCode}): {e.Message}", e);
@@ -165,10 +165,24 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
     }
 
     /// <summary>
-    /// Statuses that say the account cannot take requests now (throttled, timed out, unavailable, a partition moving) or
-    /// refuses this caller (authentication, authorization): none is the fault of a document.
+    /// Answers that say the account cannot take requests now (throttled, timed out, unavailable, a partition moving, the
+    /// database or container missing) or refuses this caller (authentication, authorization): none is the fault of a
+    /// document. Not 403 with sub-status 1014 (a logical partition is full): that is refused for the document's partition
+    /// key every time, so it is counted and dead-lettered like any refused change.
     /// </summary>
-    internal static bool IsUnavailable(HttpStatusCode status) => (int)status is 401 or 403 or 408 or 410 or 429 or 449 or >= 500;
+    internal static bool IsUnavailable(HttpStatusCode status, int subStatus) => (int)status switch
+    {
+        403 => subStatus != PartitionKeyFull,
+        404 => subStatus == ResourceNotFound,
+        401 or 408 or 410 or 429 or 449 or >= 500 => true,
+        _ => false,
+    };
+
+    /// <summary>403 sub-status: the logical partition has reached its maximum size.</summary>
+    private const int PartitionKeyFull = 1014;
+
+    /// <summary>404 sub-status: the database or container does not exist.</summary>
+    private const int ResourceNotFound = 1003;
 
     /// <summary>A write with its item body and partition key worked out once.</summary>
     private sealed record Prepared(TargetWrite Write, byte[]? LiveBody, PartitionKey LivePartitionKey)
@@ -304,8 +318,9 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
                 Log.ConcurrencyRetry(_logger, write.Key.Text, (int)response.StatusCode, attempt);
                 if (attempt >= _maxRetries)
                 {
-                    // Contention, not a bad document: retried as a batch later, never dead-lettered.
-                    throw new TargetUnavailableException($"Write of {write.Key} lost {attempt} optimistic-concurrency races in a row; giving up (the batch is retried).");
+                    // Counted like a refusal: contention passes, and a key that loses every time (a unique key policy's conflict
+                    // looks the same) must not block the feed; after the retry limit it is dead-lettered with this reason.
+                    throw new InvalidOperationException($"Write of {write.Key} lost {attempt} optimistic-concurrency races in a row; giving up (the batch is retried).");
                 }
 
                 continue;

@@ -60,6 +60,27 @@ public sealed class RolloutTimersTests
     }
 
     [Fact]
+    public async Task A_failed_drain_still_counts_the_open_dead_letters_and_fails_with_its_own_error()
+    {
+        await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec());
+        var timers = Timers(h);
+        var meters = h.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
+        var error = new Rollout.Core.Translation.TranslationError("total", "TotalCents", Rollout.Core.Translation.TranslationErrorKind.ConversionFailed, "x");
+        await h.Rollout.Target.AddAsync([new DeadLetter(0, h.Feature, SourceKey.From([7L]), 1, [error], DateTimeOffset.UnixEpoch, 1, null)], default);
+        // The feed cannot be read: its change table is gone.
+        await using (var connection = await h.Rollout.SourceDatabase.OpenAsync())
+        await using (var drop = connection.CreateCommand())
+        {
+            drop.CommandText = "DROP TABLE " + Rollout.Core.Spec.Identifiers.QuoteSqlite(h.Rollout.Source.TableName + "__ct");
+            await drop.ExecuteNonQueryAsync();
+        }
+
+        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => timers.DrainAsync(default));
+
+        Assert.Equal([(h.Feature, 1L)], Rollout.Tests.Shared.MetricsScope.OpenDeadLetters(meters));
+    }
+
+    [Fact]
     public async Task The_scheduled_reconciliation_runs_only_while_a_rollout_is_live_and_repairs_what_is_missing()
     {
         await using var h = await RolloutHarness.StartAsync(RolloutHarness.OrdersSpec([new PhaseSpec { Name = "canary", Exposure = 5, Bake = "PT60M" }]));

@@ -6,18 +6,21 @@ namespace Rollout.Storage.Cosmos.Tests;
 public sealed class CosmosAvailabilityTests
 {
     [Theory]
-    [InlineData(HttpStatusCode.Unauthorized, true)]
-    [InlineData(HttpStatusCode.Forbidden, true)]
-    [InlineData(HttpStatusCode.RequestTimeout, true)]
-    [InlineData(HttpStatusCode.Gone, true)]
-    [InlineData(HttpStatusCode.TooManyRequests, true)]
-    [InlineData((HttpStatusCode)449, true)]
-    [InlineData(HttpStatusCode.InternalServerError, true)]
-    [InlineData(HttpStatusCode.ServiceUnavailable, true)]
-    [InlineData(HttpStatusCode.BadRequest, false)]
-    [InlineData(HttpStatusCode.Conflict, false)]
-    [InlineData(HttpStatusCode.RequestEntityTooLarge, false)]
-    [InlineData(HttpStatusCode.NotFound, false)]
-    public void Throttling_timeouts_outages_and_refused_credentials_are_unavailability_not_a_bad_document(HttpStatusCode status, bool unavailable) =>
-        Assert.Equal(unavailable, Rollout.Storage.Cosmos.CosmosTargetStore.IsUnavailable(status));
+    [InlineData(HttpStatusCode.Unauthorized, 0, true)]
+    [InlineData(HttpStatusCode.Forbidden, 0, true)]
+    [InlineData(HttpStatusCode.Forbidden, 5301, true)] // the identity lacks the data role
+    [InlineData(HttpStatusCode.Forbidden, 1014, false)] // the document's logical partition is full: refused every time
+    [InlineData(HttpStatusCode.RequestTimeout, 0, true)]
+    [InlineData(HttpStatusCode.Gone, 1002, true)]
+    [InlineData(HttpStatusCode.TooManyRequests, 3200, true)]
+    [InlineData((HttpStatusCode)449, 0, true)]
+    [InlineData(HttpStatusCode.InternalServerError, 0, true)]
+    [InlineData(HttpStatusCode.ServiceUnavailable, 0, true)]
+    [InlineData(HttpStatusCode.NotFound, 1003, true)] // the database or container is missing
+    [InlineData(HttpStatusCode.NotFound, 0, false)]
+    [InlineData(HttpStatusCode.BadRequest, 0, false)]
+    [InlineData(HttpStatusCode.Conflict, 0, false)]
+    [InlineData(HttpStatusCode.RequestEntityTooLarge, 0, false)]
+    public void Throttling_timeouts_outages_missing_containers_and_refused_credentials_are_unavailability_not_a_bad_document(HttpStatusCode status, int subStatus, bool unavailable) =>
+        Assert.Equal(unavailable, Rollout.Storage.Cosmos.CosmosTargetStore.IsUnavailable(status, subStatus));
 }

@@ -175,6 +175,32 @@ public sealed class DualWriteRetryLimitTests
     }
 
     [Fact]
+    public async Task The_polling_loop_outlives_failed_batches_and_applies_the_changes_once_the_target_is_back()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.UpsertAsync(1, 1, 100, "new");
+        var target = new RefusingTarget(p.Target) { TransientFailures = 3 };
+        var failures = new List<Exception>();
+        using var stop = new CancellationTokenSource();
+
+        var running = p.Processor("a", target: target).RunAsync(TimeSpan.FromSeconds(1), stop.Token, e => { lock (failures) { failures.Add(e); } });
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (await p.Target.GetAsync(Feed, CancellationToken.None) != 1)
+        {
+            Assert.False(running.IsCompleted, "the loop ended: " + running.Exception?.GetBaseException().Message);
+            Assert.True(DateTime.UtcNow < deadline, "the change was never applied");
+            p.Time.Advance(TimeSpan.FromSeconds(1)); // the loop's pause after a failed batch
+            await Task.Delay(20);
+        }
+
+        await stop.CancelAsync();
+        await running;
+        Assert.Equal(3, failures.Count);
+        Assert.All(failures, e => Assert.IsType<TimeoutException>(e));
+        await p.AssertTargetMatchesSourceAsync();
+    }
+
+    [Fact]
     public async Task A_dead_letter_retry_racing_the_feed_never_overwrites_the_newer_version_the_feed_applied()
     {
         await using var p = await Pipeline.CreateAsync();

@@ -89,7 +89,8 @@ internal static class DataPathCommands
             if (parse.GetValue(follow))
             {
                 console.WriteLine("applying changes until Ctrl+C…");
-                await processor.RunAsync(TimeSpan.FromMilliseconds(200), ct);
+                await processor.RunAsync(TimeSpan.FromMilliseconds(200), ct, e => parse.InvocationConfiguration.Error.WriteLine(
+                    $"warning: a batch failed and is retried from the same checkpoint: {e.GetType().Name}: {e.Message}"));
                 return ExitCodes.Ok;
             }
 

@@ -40,7 +40,7 @@ internal sealed class RunSession : IDisposable
     private readonly List<TimelinePoint> _timeline = [];
     private readonly SemaphoreSlim _reconcileLock = new(1, 1);
     private readonly HashSet<string> _driftInjected = [];
-    private readonly List<string> _notes = [];
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _notes = new(); // added to by the background loops
     private readonly Lock _plainLock = new();
     private long _lastReconcileDrifted;
     private long _lastReconcileCompared;
@@ -481,13 +481,13 @@ internal sealed class RunSession : IDisposable
             var answer = await control.SendAsync(Spec.Feature, command, by, comment, snapshot, TimeSpan.FromSeconds(20), CancellationToken.None);
             if (!answer.Accepted)
             {
-                _notes.Add($"{command} refused: {answer.Message}");
+                _notes.Enqueue($"{command} refused: {answer.Message}");
                 _answeredSnapshot = -1;
             }
         }
         catch (TimeoutException e)
         {
-            _notes.Add(e.Message);
+            _notes.Enqueue(e.Message);
             _answeredSnapshot = -1; // try again on the next look
         }
     }
@@ -517,7 +517,21 @@ internal sealed class RunSession : IDisposable
     {
         while (!cancellationToken.IsCancellationRequested)
         {
-            var batch = await processor.RunOnceAsync(cancellationToken);
+            Core.DataPath.BatchOutcome batch;
+            try
+            {
+                batch = await processor.RunOnceAsync(cancellationToken);
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+            {
+                // As the timer would: the batch is retried from its checkpoint (a busy target is waited for, a refused change
+                // counted towards the retry limit); the run goes on and the report lists what happened.
+                _notes.Enqueue($"a dual-write batch failed and was retried: {e.GetType().Name}: {e.Message}");
+
+                await Task.Delay(200, cancellationToken);
+                continue;
+            }
+
             var current = await rollout.Source.GetCurrentVersionAsync(cancellationToken);
             Interlocked.Exchange(ref _feedLag, Math.Max(0, current - batch.Checkpoint));
             if (batch.Read < FeedBatchSize)
@@ -593,7 +607,7 @@ internal sealed class RunSession : IDisposable
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            _notes.Add($"{what} stopped: {e.Message}");
+            _notes.Enqueue($"{what} stopped: {e.Message}");
             _backgroundFailure ??= $"{what} stopped ({e.GetType().Name}: {e.Message})";
         }
     }

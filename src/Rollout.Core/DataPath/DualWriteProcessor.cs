@@ -378,17 +378,31 @@ public sealed class DualWriteProcessor
     /// <param name="cancellationToken">Cancellation.</param>
     public Task ReleaseLeaseAsync(CancellationToken cancellationToken) => _leases.ReleaseAsync(FeedName, _options.InstanceId, cancellationToken);
 
-    /// <summary>Polls the feed until cancelled, sleeping <paramref name="idleDelay"/> when caught up.</summary>
-    /// <param name="idleDelay">Pause when there is nothing to do or the lease is held elsewhere.</param>
+    /// <summary>
+    /// Polls the feed until cancelled, sleeping <paramref name="idleDelay"/> when caught up. A failed batch (an unavailable
+    /// target, a refused change below the retry limit) does not end the loop: it is reported to <paramref name="failed"/>
+    /// and retried from the same checkpoint after <paramref name="idleDelay"/>, as the timer's next run would.
+    /// </summary>
+    /// <param name="idleDelay">Pause when there is nothing to do, the lease is held elsewhere or a batch failed.</param>
     /// <param name="cancellationToken">Cancellation.</param>
-    public async Task RunAsync(TimeSpan idleDelay, CancellationToken cancellationToken)
+    /// <param name="failed">Told of each failed batch (the loop goes on).</param>
+    public async Task RunAsync(TimeSpan idleDelay, CancellationToken cancellationToken, Action<Exception>? failed = null)
     {
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var batch = await RunOnceAsync(cancellationToken);
-                if (!batch.LeaseHeld || batch.Read < _options.BatchSize)
+                BatchOutcome? batch = null;
+                try
+                {
+                    batch = await RunOnceAsync(cancellationToken);
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    failed?.Invoke(e);
+                }
+
+                if (batch is null || !batch.LeaseHeld || batch.Read < _options.BatchSize)
                 {
                     await Task.Delay(idleDelay, _time, cancellationToken);
                 }
