@@ -37,7 +37,8 @@ internal static class AuditSql
 
     /// <summary>
     /// One affected key of a run: updated when the run already recorded the key (a resumed segment), else inserted with
-    /// <c>first_seen</c> carried over from the feature's previous run when that run reported the key too (seeks on the runs'
+    /// <c>first_seen</c> carried over from the feature's last earlier whole-table run of the same depth when that run reported
+    /// the key too (seeks on the runs'
     /// feature index and the keys' primary key), else its own time. Run in a transaction.
     /// </summary>
     public static SqlStatement RecordKey(long runId, AuditedKey key)
@@ -54,7 +55,8 @@ internal static class AuditSql
                     SELECT COALESCE(p.first_seen, p.at) FROM {SqlServerSchema.ReconcileKeysTable} p
                     WHERE p.key_hash = @key_hash AND p.action IN (N'Flag', N'Report') AND p.run_id = (
                       SELECT MAX(pr.id) FROM {SqlServerSchema.ReconcileRunsTable} r
-                      JOIN {SqlServerSchema.ReconcileRunsTable} pr ON pr.feature = r.feature AND pr.id < r.id
+                      JOIN {SqlServerSchema.ReconcileRunsTable} pr ON pr.feature = r.feature AND pr.id < r.id AND pr.depth = r.depth
+                        AND pr.range_from IS NULL AND pr.range_to IS NULL
                       WHERE r.id = @run)), @at));
             """,
             [Run(runId), new SqlParameter("@key_hash", SqlDbType.Binary, 32) { Value = DeadLetterSql.Hash(key.Key) }, Long("@key", key.Key.Text),

@@ -60,7 +60,14 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         if ((long)command.ExecuteScalar()! == 0)
         {
             command.CommandText = "ALTER TABLE reconcile_keys ADD COLUMN first_seen TEXT";
-            command.ExecuteNonQuery();
+            try
+            {
+                command.ExecuteNonQuery();
+            }
+            catch (SqliteException e) when (e.Message.Contains("duplicate column name", StringComparison.OrdinalIgnoreCase))
+            {
+                // Another process added it between the check and the ALTER.
+            }
         }
 
         _firstSeenChecked = true;
@@ -141,12 +148,18 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         await transaction.CommitAsync(cancellationToken);
     }
 
-    /// <summary>The feature's run before <paramref name="runId"/>, whose records carry their keys' first report forward.</summary>
+    /// <summary>The feature's last whole-table run of the same depth before <paramref name="runId"/>, whose records carry their keys' first report forward.</summary>
     private static long? PreviousRun(SqliteConnection connection, SqliteTransaction transaction, long runId)
     {
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = "SELECT MAX(p.id) FROM reconcile_runs r JOIN reconcile_runs p ON p.feature = r.feature AND p.id < r.id WHERE r.id = @run";
+        // A run of the same depth (quick cannot see divergent content, so a quick run in between must not end a deep run's
+        // series) over the whole table (a ranged run did not look at the other keys).
+        command.CommandText = """
+            SELECT MAX(p.id) FROM reconcile_runs r
+            JOIN reconcile_runs p ON p.feature = r.feature AND p.id < r.id AND p.depth = r.depth AND p.range_from IS NULL AND p.range_to IS NULL
+            WHERE r.id = @run
+            """;
         SqliteDatabase.Parameter(command, "@run", runId);
         return command.ExecuteScalar() is long id ? id : null;
     }

@@ -18,6 +18,8 @@ public sealed class SqliteAuditStoreTests
         await audit.RecordKeysAsync(other, [Key(1, RepairAction.Report, T0.AddHours(-5))], CancellationToken.None); // another feature: not ours
         var first = await StartAsync(audit, "orders-v2");
         await audit.RecordKeysAsync(first, [Key(1, RepairAction.Upsert, T0.AddHours(-2)), Key(2, RepairAction.Report, T0.AddHours(-1))], CancellationToken.None);
+        var between = await StartAsync(audit, "other-feature"); // another feature's run in between, which repaired its key 2: not our series
+        await audit.RecordKeysAsync(between, [Key(2, RepairAction.Upsert, T0.AddMinutes(-30))], CancellationToken.None);
         var second = await StartAsync(audit, "orders-v2");
         await audit.RecordKeysAsync(second, [Key(1, RepairAction.Report, T0), Key(2, RepairAction.Report, T0), Key(3, RepairAction.Upsert, T0)], CancellationToken.None);
 
@@ -43,6 +45,25 @@ public sealed class SqliteAuditStoreTests
         // Key 2 has drifted since the second run; key 1 drifted again after being in step, so its age restarts.
         Assert.Equal(T0.AddMinutes(5), await p.Audit.OldestUnresolvedSinceAsync(third, CancellationToken.None));
         Assert.Equal(2, (await p.Audit.ListKeysAsync(third, CancellationToken.None)).Count);
+    }
+
+    [Fact]
+    public async Task A_quick_run_does_not_end_a_deep_runs_series_nor_a_ranged_run_the_series_of_keys_it_did_not_look_at()
+    {
+        await using var p = await Pipeline.CreateAsync();
+        var deep = await StartAsync(p.Audit, "orders-v2", ReconcileDepth.Deep);
+        await p.Audit.RecordKeysAsync(deep, [Key(1, RepairAction.Report, T0)], CancellationToken.None); // divergent: quick cannot see it
+        var quick = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(quick, [Key(2, RepairAction.Report, T0.AddMinutes(5))], CancellationToken.None);
+        var ranged = await StartAsync(p.Audit, "orders-v2", ReconcileDepth.Deep, from: SourceKey.From([100L]));
+        await p.Audit.RecordKeysAsync(ranged, [Key(150, RepairAction.Report, T0.AddMinutes(7))], CancellationToken.None);
+        var deepAgain = await StartAsync(p.Audit, "orders-v2", ReconcileDepth.Deep);
+        await p.Audit.RecordKeysAsync(deepAgain, [Key(1, RepairAction.Report, T0.AddMinutes(10))], CancellationToken.None);
+        var quickAgain = await StartAsync(p.Audit, "orders-v2");
+        await p.Audit.RecordKeysAsync(quickAgain, [Key(2, RepairAction.Report, T0.AddMinutes(15))], CancellationToken.None);
+
+        Assert.Equal(T0, await p.Audit.OldestUnresolvedSinceAsync(deepAgain, CancellationToken.None));
+        Assert.Equal(T0.AddMinutes(5), await p.Audit.OldestUnresolvedSinceAsync(quickAgain, CancellationToken.None));
     }
 
     [Fact]
@@ -118,8 +139,8 @@ public sealed class SqliteAuditStoreTests
         Assert.Equal((RepairAction.Report, T0.AddSeconds(count - 1), 2L, 1L), (recorded[^2].Action, recorded[^2].At, recorded[^2].SourceVersion, recorded[^2].TargetVersion));
     }
 
-    private static Task<long> StartAsync(SqliteAuditStore audit, string feature) =>
-        audit.StartRunAsync(new ReconcileRun(0, feature, ReconcileDepth.Quick, RepairMode.Report, T0, null, null, null, null, ReconcileStatus.Running, new ReconcileCounts()), CancellationToken.None);
+    private static Task<long> StartAsync(SqliteAuditStore audit, string feature, ReconcileDepth depth = ReconcileDepth.Quick, SourceKey? from = null) =>
+        audit.StartRunAsync(new ReconcileRun(0, feature, depth, RepairMode.Report, T0, null, from, null, from, ReconcileStatus.Running, new ReconcileCounts()), CancellationToken.None);
 
     private static AuditedKey Key(long id, RepairAction action, DateTimeOffset at) =>
         new(SourceKey.From([id]), DriftKind.Stale, action, 2, 1, null, null, at, null);

@@ -245,8 +245,9 @@ public interface IReconcileAuditStore
 
     /// <summary>
     /// When the oldest drift left unresolved by a run (flagged or only reported) was first reported in the unbroken series
-    /// of the feature's runs that reported it (a run that found the key in step, or did not reach it, starts the series
-    /// again); null when the run left nothing unresolved. Stores carry the first report forward as they record a key, so
+    /// of the feature's whole-table runs of the same depth that reported it (such a run that found the key in step, or
+    /// stopped before it, starts the series again; quick runs do not break a deep series, nor ranged runs any series);
+    /// null when the run left nothing unresolved. Stores carry the first report forward as they record a key, so
     /// the answer reads only the run's own records.
     /// </summary>
     /// <param name="runId">Run id.</param>

@@ -215,7 +215,8 @@ internal sealed class InMemoryAudit : IReconcileAuditStore
     {
         // As the real stores: a key's first report in the unbroken series of the feature's runs that reported it.
         static bool Unresolved(AuditedKey k) => k.Action is RepairAction.Flag or RepairAction.Report;
-        var earlier = _runs.Values.Where(r => r.Feature == _runs[runId].Feature && r.Id < runId).OrderByDescending(r => r.Id).ToArray();
+        var run0 = _runs[runId];
+        var earlier = _runs.Values.Where(r => r.Feature == run0.Feature && r.Id < runId && r.Depth == run0.Depth && r.From is null && r.To is null).OrderByDescending(r => r.Id).ToArray();
         DateTimeOffset? oldest = null;
         foreach (var key in _keys[runId].Values.Where(Unresolved))
         {
