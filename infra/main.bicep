@@ -43,7 +43,7 @@ param dotnetVersion string = '10.0'
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string = 'Enabled'
 
-@description('Lowest TLS version the Function App (site and SCM) and Azure SQL accept. Storage and Cosmos DB stay at TLS 1.2: neither can require a higher minimum.')
+@description('Lowest TLS version the Function App (site and SCM) accepts. Storage and Cosmos DB stay at TLS 1.2 (neither can require more), and so does Azure SQL: the app connects with Encrypt=True, which cannot log in to a server that requires TLS 1.3.')
 @allowed(['1.2', '1.3'])
 param minimumTlsVersion string = '1.2'
 
@@ -51,7 +51,7 @@ param minimumTlsVersion string = '1.2'
 @allowed(['Disabled', 'FtpsOnly'])
 param ftpsState string = 'Disabled'
 
-@description('True: the Function App redirects HTTP to HTTPS and the storage account refuses HTTP.')
+@description('True: the Function App redirects HTTP to HTTPS. (The storage account refuses HTTP whatever this says: its clients send bearer tokens.)')
 param httpsOnly bool = true
 
 @description('Entra ID administrator of the SQL server (display name and object id; a group is best).')
@@ -147,7 +147,6 @@ module storage 'modules/storage.bicep' = {
     deployerPrincipalId: hostingPlan == 'Premium' ? deployerPrincipalId : ''
     packageContainerName: packageContainerName
     publicNetworkAccess: publicNetworkAccess
-    httpsOnly: httpsOnly
   }
 }
 
@@ -196,7 +195,6 @@ module sql 'modules/sql.bicep' = {
     autoPauseDelayMinutes: sqlAutoPauseDelayMinutes
     allowAzureServices: sqlAllowAzureServices
     publicNetworkAccess: publicNetworkAccess
-    minimumTlsVersion: minimumTlsVersion
   }
 }
 

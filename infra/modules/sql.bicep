@@ -28,10 +28,6 @@ param allowAzureServices bool
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string
 
-@description('Lowest TLS version the server accepts.')
-@allowed(['1.2', '1.3'])
-param minimumTlsVersion string
-
 var serverless = startsWith(string(databaseSku.name), 'GP_S_')
 
 resource server 'Microsoft.Sql/servers@2025-01-01' = {
@@ -39,7 +35,9 @@ resource server 'Microsoft.Sql/servers@2025-01-01' = {
   location: location
   tags: tags
   properties: {
-    minimalTlsVersion: minimumTlsVersion
+    // Not 1.3: the app's SqlClient connects with Encrypt=True, which cannot log in to a server that requires TLS 1.3
+    // (dotnet/SqlClient#2546); that would take Encrypt=Strict.
+    minimalTlsVersion: '1.2'
     publicNetworkAccess: publicNetworkAccess
     restrictOutboundNetworkAccess: 'Disabled'
     administrators: {

@@ -23,9 +23,6 @@ param packageContainerName string
 @allowed(['Enabled', 'Disabled'])
 param publicNetworkAccess string
 
-@description('True: requests over plain HTTP are refused.')
-param httpsOnly bool
-
 // Built-in role definition ids (the same in every tenant).
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -49,7 +46,7 @@ resource storage 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     accessTier: 'Hot'
     // The highest minimum storage can require (TLS 1.3 cannot be made the minimum).
     minimumTlsVersion: 'TLS1_2'
-    supportsHttpsTrafficOnly: httpsOnly
+    supportsHttpsTrafficOnly: true // always: every client sends a bearer token
     allowBlobPublicAccess: false
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true

@@ -175,6 +175,19 @@ public sealed class DualWriteRetryLimitTests
     }
 
     [Fact]
+    public async Task A_failure_recorded_by_a_stale_instance_at_an_older_checkpoint_neither_resets_nor_overwrites_the_count()
+    {
+        await using var p = await Pipeline.CreateAsync();
+
+        Assert.Equal(1, await p.Target.RecordFailureAsync(Feed, 10, "first", CancellationToken.None));
+        Assert.Equal(2, await p.Target.RecordFailureAsync(Feed, 10, "second", CancellationToken.None));
+        Assert.Equal(0, await p.Target.RecordFailureAsync(Feed, 7, "from an instance still at 7", CancellationToken.None));
+        var failures = await p.Target.GetFailuresAsync(Feed, CancellationToken.None);
+        Assert.Equal((10L, 2, "second"), (failures!.Position, failures.Attempts, failures.LastError));
+        Assert.Equal(1, await p.Target.RecordFailureAsync(Feed, 12, "moved on", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_polling_loop_outlives_failed_batches_and_applies_the_changes_once_the_target_is_back()
     {
         await using var p = await Pipeline.CreateAsync();
@@ -236,19 +249,6 @@ public sealed class DualWriteRetryLimitTests
 /// <summary>The embedded target reports a database it cannot write (locked past its busy timeout) as unavailable.</summary>
 public sealed class SqliteTargetAvailabilityTests
 {
-    [Fact]
-    public async Task A_failure_recorded_by_a_stale_instance_at_an_older_checkpoint_neither_resets_nor_overwrites_the_count()
-    {
-        await using var p = await Pipeline.CreateAsync();
-
-        Assert.Equal(1, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 10, "first", CancellationToken.None));
-        Assert.Equal(2, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 10, "second", CancellationToken.None));
-        Assert.Equal(0, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 7, "from an instance still at 7", CancellationToken.None));
-        var failures = await p.Target.GetFailuresAsync("orders-v2/dualwrite", CancellationToken.None);
-        Assert.Equal((10L, 2, "second"), (failures!.Position, failures.Attempts, failures.LastError));
-        Assert.Equal(1, await p.Target.RecordFailureAsync("orders-v2/dualwrite", 12, "moved on", CancellationToken.None));
-    }
-
     [Fact]
     public async Task A_target_database_locked_past_the_busy_timeout_is_unavailable_not_a_refused_document()
     {
