@@ -16,6 +16,7 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
 
     private readonly SqliteDatabase _database;
     private bool _firstSeenChecked;
+    private volatile PreviousOf? _previousRun; // a run's previous run never changes: read once per run
 
     /// <summary>Creates the store.</summary>
     /// <param name="database">The target database.</param>
@@ -113,7 +114,12 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
         await using var connection = await _database.OpenAsync(cancellationToken);
         AddFirstSeen(connection);
         await using var transaction = connection.BeginTransaction(deferred: false);
-        var previous = PreviousRun(connection, transaction, runId);
+        if (_previousRun is not { } known || known.Run != runId)
+        {
+            _previousRun = known = new PreviousOf(runId, PreviousRun(connection, transaction, runId));
+        }
+
+        var previous = known.Previous;
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         // One row per statement: the provider binds parameters by name, which costs more per row in a many-row statement
@@ -147,6 +153,8 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
 
         await transaction.CommitAsync(cancellationToken);
     }
+
+    private sealed record PreviousOf(long Run, long? Previous);
 
     /// <summary>The feature's last whole-table run of the same depth before <paramref name="runId"/>, whose records carry their keys' first report forward.</summary>
     private static long? PreviousRun(SqliteConnection connection, SqliteTransaction transaction, long runId)

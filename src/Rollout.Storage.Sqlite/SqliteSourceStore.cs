@@ -168,24 +168,22 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     }
 
     /// <summary>
-    /// The change table's stored digest columns: added to a table made by an older build, and filled for every row whose
-    /// stored digest is not for its current version (all rows, the first time; once per million rows about a second).
+    /// The change table's stored digest columns, for a table made by an older build: added, and filled for every row (once
+    /// per million rows about a second). A set-up that finds them does nothing more: a digest left stale since (by an
+    /// older build's triggers) is computed by the reader, which never trusts it.
     /// </summary>
     private string DigestColumnsSql(Dictionary<string, string> changeColumns)
     {
+        if (changeColumns.ContainsKey("digest_of"))
+        {
+            return string.Empty;
+        }
+
         var key = $"{_changeTable}.{Identifiers.QuoteSqlite(_keys[0])}";
-        var add = new StringBuilder();
-        if (!changeColumns.ContainsKey("digest"))
-        {
-            add.AppendLine(CultureInfo.InvariantCulture, $"ALTER TABLE {_changeTable} ADD COLUMN digest INTEGER;");
-        }
-
-        if (!changeColumns.ContainsKey("digest_of"))
-        {
-            add.AppendLine(CultureInfo.InvariantCulture, $"ALTER TABLE {_changeTable} ADD COLUMN digest_of INTEGER;");
-        }
-
-        return add.AppendLine(CultureInfo.InvariantCulture, $"UPDATE {_changeTable} SET digest = {QuickDigest.Sql(key, "version")}, digest_of = version WHERE digest_of IS NOT version;").ToString();
+        var addDigest = changeColumns.ContainsKey("digest") ? string.Empty : $"ALTER TABLE {_changeTable} ADD COLUMN digest INTEGER;\n";
+        return addDigest
+            + $"ALTER TABLE {_changeTable} ADD COLUMN digest_of INTEGER;\n"
+            + $"UPDATE {_changeTable} SET digest = {QuickDigest.Sql(key, "version")}, digest_of = version;\n";
     }
 
     /// <inheritdoc />
