@@ -36,12 +36,23 @@ internal static class AuditSql
     }
 
     /// <summary>
-    /// One affected key of a run: updated when the run already recorded the key (a resumed segment), else inserted with
-    /// <c>first_seen</c> carried over from the feature's last earlier whole-table run of the same depth when that run reported
-    /// the key too (seeks on the runs'
-    /// feature index and the keys' primary key), else its own time. Run in a transaction.
+    /// The run whose records carry a run's first reports forward: the feature's last earlier whole-table run of the same
+    /// depth (a quick run cannot see divergent content; a ranged run did not look at the other keys). Read once per batch
+    /// of keys (a seek on the runs' feature index); null when there is none.
     /// </summary>
-    public static SqlStatement RecordKey(long runId, AuditedKey key)
+    public static SqlStatement PreviousRun(long runId) => new($"""
+        SELECT MAX(pr.id) FROM {SqlServerSchema.ReconcileRunsTable} r
+        JOIN {SqlServerSchema.ReconcileRunsTable} pr ON pr.feature = r.feature AND pr.id < r.id AND pr.depth = r.depth
+          AND pr.range_from IS NULL AND pr.range_to IS NULL
+        WHERE r.id = @run
+        """, [Run(runId)]);
+
+    /// <summary>
+    /// One affected key of a run: updated when the run already recorded the key (a resumed segment), else inserted with
+    /// <c>first_seen</c> carried over from <paramref name="previousRun"/> (<see cref="PreviousRun"/>) when that run reported
+    /// the key too (a seek on the keys' primary key), else its own time. Run in a transaction.
+    /// </summary>
+    public static SqlStatement RecordKey(long runId, long? previousRun, AuditedKey key)
     {
         ArgumentNullException.ThrowIfNull(key);
         return new($"""
@@ -53,13 +64,9 @@ internal static class AuditSql
                 VALUES (@run, @key_hash, @key, @sort, @kind, @action, @sv, @tv, @before, @after, @at, @detail,
                   COALESCE((
                     SELECT COALESCE(p.first_seen, p.at) FROM {SqlServerSchema.ReconcileKeysTable} p
-                    WHERE p.key_hash = @key_hash AND p.action IN (N'Flag', N'Report') AND p.run_id = (
-                      SELECT MAX(pr.id) FROM {SqlServerSchema.ReconcileRunsTable} r
-                      JOIN {SqlServerSchema.ReconcileRunsTable} pr ON pr.feature = r.feature AND pr.id < r.id AND pr.depth = r.depth
-                        AND pr.range_from IS NULL AND pr.range_to IS NULL
-                      WHERE r.id = @run)), @at));
+                    WHERE p.run_id = @previous AND p.key_hash = @key_hash AND p.action IN (N'Flag', N'Report')), @at));
             """,
-            [Run(runId), new SqlParameter("@key_hash", SqlDbType.Binary, 32) { Value = DeadLetterSql.Hash(key.Key) }, Long("@key", key.Key.Text),
+            [Run(runId), Version("@previous", previousRun), new SqlParameter("@key_hash", SqlDbType.Binary, 32) { Value = DeadLetterSql.Hash(key.Key) }, Long("@key", key.Key.Text),
              new SqlParameter("@sort", SqlDbType.VarBinary, -1) { Value = key.Key.Sort }, Text("@kind", key.Kind.ToString(), 16), Text("@action", key.Action.ToString(), 16),
              Version("@sv", key.SourceVersion), Version("@tv", key.TargetVersion), Text("@before", key.BeforeHash?.ToString(), 100), Text("@after", key.AfterHash?.ToString(), 100),
              Time("@at", key.At), Long("@detail", key.Detail)]);

@@ -46,9 +46,15 @@ public sealed class SqlServerAuditStore : IReconcileAuditStore
             var transaction = (SqlTransaction)await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
             await using (transaction.ConfigureAwait(false))
             {
+                long? previous;
+                await using (var read = _connections.Command(connection, AuditSql.PreviousRun(runId), transaction))
+                {
+                    previous = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long id ? id : null;
+                }
+
                 foreach (var key in keys)
                 {
-                    await using var command = _connections.Command(connection, AuditSql.RecordKey(runId, key), transaction);
+                    await using var command = _connections.Command(connection, AuditSql.RecordKey(runId, previous, key), transaction);
                     await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 

@@ -22,7 +22,8 @@ public sealed class AuditSqlTests
         SqlAssert.Parameterised(AuditSql.ListRuns("orders-v2", 4242));
         SqlAssert.Parameterised(AuditSql.GetRun("orders-v2", 123456789));
         SqlAssert.Parameterised(AuditSql.StartRun(run));
-        SqlAssert.Parameterised(AuditSql.RecordKey(123456789, key));
+        SqlAssert.Parameterised(AuditSql.PreviousRun(123456789));
+        SqlAssert.Parameterised(AuditSql.RecordKey(123456789, 123456788, key));
         SqlAssert.Parameterised(AuditSql.UpdateRun(123456789, "Running", Hostile.Text, counts, null, setLastKey: true));
         SqlAssert.Parameterised(AuditSql.UpdateRun(123456789, "Completed", null, counts, At, setLastKey: false));
         SqlAssert.Parameterised(AuditSql.ListKeys(123456789));
@@ -49,7 +50,7 @@ public sealed class AuditSqlTests
     [Fact]
     public void A_run_records_each_key_once_and_a_resumed_segment_updates_it()
     {
-        var sql = AuditSql.RecordKey(1, new AuditedKey(SourceKey.From([1L]), DriftKind.Missing, RepairAction.Upsert, 1, null, null, null, At, null)).Text;
+        var sql = AuditSql.RecordKey(1, null, new AuditedKey(SourceKey.From([1L]), DriftKind.Missing, RepairAction.Upsert, 1, null, null, null, At, null)).Text;
 
         Assert.Contains("WHERE run_id = @run AND key_hash = @key_hash;", sql, StringComparison.Ordinal);
         Assert.Contains("IF @@ROWCOUNT = 0", sql, StringComparison.Ordinal);
