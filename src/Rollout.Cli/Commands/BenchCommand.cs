@@ -144,7 +144,7 @@ internal static class BenchCommand
         command.SetAction(async (parse, ct) =>
         {
             var measured = await ReconcileBench.MeasureStepAsync(parse.GetValue(data)!.FullName, parse.GetValue(method)!, ct);
-            console.Profile.Out.Writer.WriteLine(System.Text.Json.JsonSerializer.Serialize(measured, BenchJsonContext.Default.ReconcileMeasurement));
+            JsonOutput.Write(console, System.Text.Json.JsonSerializer.Serialize(measured, BenchJsonContext.Default.ReconcileMeasurement));
             return ExitCodes.Ok;
         });
         return command;

@@ -527,7 +527,6 @@ internal sealed class RunSession : IDisposable
                 // As the timer would: the batch is retried from its checkpoint (a busy target is waited for, a refused change
                 // counted towards the retry limit); the run goes on and the report lists what happened.
                 _notes.Enqueue($"a dual-write batch failed and was retried: {e.GetType().Name}: {e.Message}");
-
                 await Task.Delay(200, cancellationToken);
                 continue;
             }
@@ -793,8 +792,10 @@ internal sealed class ReconcileProgress(string title, long total, Action<string>
 
     public static double Percent(long compared, long total) => total <= 0 ? 0 : Math.Min(99.9, 100.0 * compared / total);
 
-    public static string Keys(ReconcileRun run, long total) =>
-        string.Create(CultureInfo.InvariantCulture, $"{run.Counts.Compared:N0}/{total:N0} keys, {run.Counts.Drifted:N0} drifted, {run.Counts.Repaired:N0} repaired");
+    public static string Keys(ReconcileRun run, long total) => Keys(run.Counts.Compared, run.Counts.Drifted, run.Counts.Repaired, total);
+
+    private static string Keys(long compared, long drifted, long repaired, long total) =>
+        string.Create(CultureInfo.InvariantCulture, $"{compared:N0}/{total:N0} keys, {drifted:N0} drifted, {repaired:N0} repaired");
 
     public void Report(ReconcileRun run)
     {
@@ -810,7 +811,7 @@ internal sealed class ReconcileProgress(string title, long total, Action<string>
         _done = true;
         _lines?.Report(100, outcome.RunId is null
             ? outcome.Summary // skipped: another reconciliation of the feature was running
-            : string.Create(CultureInfo.InvariantCulture, $"{outcome.Compared:N0}/{total:N0} keys, {outcome.Drifted:N0} drifted, {outcome.Repaired:N0} repaired"));
+            : Keys(outcome.Compared, outcome.Drifted, outcome.Repaired, total));
     }
 
     /// <summary>The bar of the live display.</summary>

@@ -227,9 +227,9 @@ public sealed class DualWriteProcessor
                     return await RunBatchAsync(checkpoint.Value, lease, lease.Token);
                 }
                 catch (Exception) when (lease.Lost && !cancellationToken.IsCancellationRequested)
+                {
                     // Whatever the cancelled work threw (SqlClient reports a cancelled command as a SqlException, not as a
                     // cancellation): the lease is gone, and the new owner replays the batch.
-                {
                     return new BatchOutcome(false, 0, 0, 0, 0, checkpoint ?? 0);
                 }
             }
