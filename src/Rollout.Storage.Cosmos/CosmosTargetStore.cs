@@ -364,6 +364,14 @@ public sealed class CosmosTargetStore : ITargetStore, IReconcileTarget
         return items.Select(i => i.ToEntry(withHashes)).ToList();
     }
 
+    /// <summary>
+    /// None: a container has no triggers that run on every write (Cosmos DB runs a trigger only when the writer asks for
+    /// it), so a write that bypassed the pipeline would not update a bucket. Quick reconciliation computes range digests.
+    /// </summary>
+    /// <param name="maxBuckets">Unused.</param>
+    /// <param name="cancellationToken">Unused.</param>
+    public Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken) => Task.FromResult<QuickBuckets?>(null);
+
     /// <inheritdoc />
     public async Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken) =>
         Sum(await ReadRangeItemsAsync(after, upTo, cancellationToken).ConfigureAwait(false), i => i.Quick);

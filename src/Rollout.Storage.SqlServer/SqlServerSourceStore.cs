@@ -239,6 +239,14 @@ public sealed class SqlServerSourceStore : IChangeFeed, IReconcileSource
         return entries;
     }
 
+    /// <summary>
+    /// None: SQL Server's change tracking keeps no per-bucket sums, and maintaining them would take triggers on the
+    /// application's table. Quick reconciliation computes segment digests instead (<see cref="QuickDigestAsync"/>).
+    /// </summary>
+    /// <param name="maxBuckets">Unused.</param>
+    /// <param name="cancellationToken">Unused.</param>
+    public Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken) => Task.FromResult<QuickBuckets?>(null);
+
     /// <inheritdoc />
     public async Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken)
     {

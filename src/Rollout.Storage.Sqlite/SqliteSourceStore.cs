@@ -124,6 +124,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE IF NOT EXISTS {_changeTable} ({keyDefinitions}, version INTEGER NOT NULL, created_version INTEGER, deleted INTEGER NOT NULL, PRIMARY KEY ({keyList}));")
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE INDEX IF NOT EXISTS {Identifiers.QuoteSqlite(TableName + "__ct_version")} ON {_changeTable} (version);")
             .Append(integerKey ? DigestColumnsSql(await ColumnsAsync(connection, TableName + "__ct", cancellationToken)) : string.Empty)
+            .Append(integerKey ? BucketsSql((await ColumnsAsync(connection, TableName + "__qd", cancellationToken)).Count == 0) : string.Empty)
             // The triggers are replaced on every set-up (in this transaction), so a data folder made by an older build gets
             // the current ones (they hold no state). Insert: the row is (re)created at this version.
             .AppendLine(CultureInfo.InvariantCulture, $"""
@@ -165,6 +166,46 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             .ToString();
         SqliteDatabase.Execute(connection, sql, transaction);
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Key bits per bucket of the maintained quick digests (<see cref="QuickBucketsAsync"/>): 256 keys a bucket.</summary>
+    internal const int BucketBits = 8;
+
+    /// <summary>
+    /// The quick digests by key bucket (<c>&lt;table&gt;__qd</c>: bucket, rows, digest sum), kept by triggers on the change table,
+    /// which every write to the table reaches through change capture: a change row that is live counts in its key's bucket
+    /// with the digest of its version. The first set-up of this build also gives every row that has no change row yet (rows
+    /// that predate change capture) one at version 0, the version every reader already gives them, so that the change table
+    /// has a live row for every row of the table and the buckets cover the table; then it sums the buckets once (about a
+    /// second per million rows). The triggers are replaced on every set-up.
+    /// </summary>
+    private string BucketsSql(bool create)
+    {
+        var buckets = Identifiers.QuoteSqlite(TableName + "__qd");
+        var key = Identifiers.QuoteSqlite(_keys[0]);
+        string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__qd_{suffix}");
+        string Add(string row) =>
+            $"INSERT INTO {buckets} (bucket, n, s) SELECT {row}.{key} >> {BucketBits}, 1, {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE {row}.deleted = 0\n"
+            + "    ON CONFLICT (bucket) DO UPDATE SET n = n + 1, s = s + excluded.s;";
+        string Remove(string row) =>
+            $"UPDATE {buckets} SET n = n - 1, s = s - {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE bucket = {row}.{key} >> {BucketBits} AND {row}.deleted = 0;";
+        var sql = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+        if (create)
+        {
+            sql.AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL);")
+                .AppendLine(CultureInfo.InvariantCulture, $"INSERT INTO {_changeTable} ({key}, version, created_version, deleted, digest, digest_of)")
+                .AppendLine(CultureInfo.InvariantCulture, $"  SELECT s.{key}, 0, NULL, 0, {QuickDigest.Sql($"s.{key}", "0")}, 0 FROM {_table} s")
+                .AppendLine(CultureInfo.InvariantCulture, $"  WHERE NOT EXISTS (SELECT 1 FROM {_changeTable} c WHERE {_joinOnKeys});")
+                .AppendLine(CultureInfo.InvariantCulture, $"INSERT INTO {buckets} (bucket, n, s)")
+                .AppendLine(CultureInfo.InvariantCulture, $"  SELECT {key} >> {BucketBits}, COUNT(*), SUM({QuickDigest.Sql(key, "version")}) FROM {_changeTable} WHERE deleted = 0 GROUP BY 1;");
+        }
+
+        return sql
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_changeTable} BEGIN\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_changeTable} BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_changeTable} BEGIN\n  {Remove("OLD")}\nEND;")
+            .ToString();
     }
 
     /// <summary>
@@ -292,6 +333,33 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         }
 
         return entries;
+    }
+
+    /// <inheritdoc />
+    public async Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
+    {
+        if (_keys.Length != 1)
+        {
+            return null;
+        }
+
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        if ((await ColumnsAsync(connection, TableName + "__qd", cancellationToken)).Count == 0)
+        {
+            return null; // Set up by an older build (or not an integer key): the next set-up adds them.
+        }
+
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT bucket, n, s FROM {Identifiers.QuoteSqlite(TableName + "__qd")} WHERE n <> 0 ORDER BY bucket LIMIT @max";
+        SqliteDatabase.Parameter(command, "@max", (long)maxBuckets + 1);
+        var buckets = new List<BucketDigest>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (reader.Read())
+        {
+            buckets.Add(new BucketDigest(reader.GetInt64(0), new RangeDigest(reader.GetInt64(1), reader.GetInt64(2), 0)));
+        }
+
+        return buckets.Count > maxBuckets ? null : new QuickBuckets(BucketBits, buckets);
     }
 
     /// <inheritdoc />

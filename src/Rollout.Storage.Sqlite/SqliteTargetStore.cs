@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using Rollout.Core.DataPath;
@@ -90,6 +91,74 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             );
             CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (feature, source_key) WHERE resolved_at IS NULL;
             """);
+        await using var transaction = connection.BeginTransaction(deferred: false);
+        SqliteDatabase.Execute(connection, BucketsSql((await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).Count == 0), transaction);
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// The quick digests of the live documents by key bucket (<c>&lt;documents&gt;__qd</c>: the first 8 bytes of the sort key,
+    /// which for a single integer key is the key's bucket of 256; rows, sum of quick digests, documents whose write marker
+    /// moved), kept by triggers on the document table, so that every write counts, the pipeline's and any other. Documents
+    /// whose key is not a single integer are counted under the empty prefix, which turns bucket comparison off while any is
+    /// live. The first set-up of this build sums the buckets once; the triggers are replaced on every set-up.
+    /// </summary>
+    private string BucketsSql(bool create)
+    {
+        var buckets = Identifiers.QuoteSqlite(DocumentTable + "__qd");
+        string Trigger(string suffix) => Identifiers.QuoteSqlite($"{DocumentTable}__qd_{suffix}");
+        static string Prefix(string row) => $"CASE WHEN length({row}.sort_key) = 9 AND substr({row}.sort_key, 1, 1) = x'20' THEN substr({row}.sort_key, 1, 8) ELSE x'' END";
+        string Add(string row) =>
+            $"INSERT INTO {buckets} (prefix, n, s, t) SELECT {Prefix(row)}, 1, {row}.quick_digest, {row}.etag <> {row}.pipeline_etag WHERE {row}.deleted = 0\n"
+            + "    ON CONFLICT (prefix) DO UPDATE SET n = n + 1, s = s + excluded.s, t = t + excluded.t;";
+        string Remove(string row) =>
+            $"UPDATE {buckets} SET n = n - 1, s = s - {row}.quick_digest, t = t - ({row}.etag <> {row}.pipeline_etag) WHERE prefix = {Prefix(row)} AND {row}.deleted = 0;";
+        var sql = new StringBuilder()
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+        if (create)
+        {
+            sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (prefix BLOB PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;")
+                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"INSERT INTO {buckets} (prefix, n, s, t)")
+                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  SELECT {Prefix("d")}, COUNT(*), SUM(d.quick_digest), SUM(d.etag <> d.pipeline_etag) FROM {_documents} d WHERE d.deleted = 0 GROUP BY 1;");
+        }
+
+        return sql
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_documents} BEGIN\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_documents} BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_documents} BEGIN\n  {Remove("OLD")}\nEND;")
+            .ToString();
+    }
+
+    /// <inheritdoc />
+    public async Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
+    {
+        await using var connection = await _database.OpenAsync(cancellationToken);
+        if ((await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).Count == 0)
+        {
+            return null; // Set up by an older build: the next set-up adds them.
+        }
+
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT prefix, n, s, t FROM {Identifiers.QuoteSqlite(DocumentTable + "__qd")} WHERE n <> 0 ORDER BY prefix LIMIT @max";
+        SqliteDatabase.Parameter(command, "@max", (long)maxBuckets + 1);
+        var buckets = new List<BucketDigest>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var sort = new byte[9];
+        while (reader.Read())
+        {
+            var prefix = (byte[])reader.GetValue(0);
+            if (prefix.Length != 8)
+            {
+                return null; // A live document whose key is not a single integer: the buckets do not cover the table.
+            }
+
+            // The prefix is the sort key of the bucket's first key without its last byte.
+            prefix.CopyTo(sort, 0);
+            var first = unchecked((long)(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(sort.AsSpan(1)) ^ 0x8000_0000_0000_0000UL));
+            buckets.Add(new BucketDigest(first >> SqliteSourceStore.BucketBits, new RangeDigest(reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3))));
+        }
+
+        return buckets.Count > maxBuckets ? null : new QuickBuckets(SqliteSourceStore.BucketBits, buckets);
     }
 
     /// <inheritdoc />

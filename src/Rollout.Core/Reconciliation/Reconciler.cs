@@ -22,7 +22,30 @@ public interface IReconcileSource : ISourceReader
     /// <param name="to">Inclusive upper bound of the run, or null.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<SegmentDigest?> QuickDigestAsync(SourceKey? after, int size, SourceKey? to, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The quick digests of the whole table by key bucket, as the store maintains them with every write (see
+    /// <see cref="QuickBuckets"/>); null when the store keeps none (a key that is not a single integer, a store that does
+    /// not maintain them) or when the table has more than <paramref name="maxBuckets"/> non-empty buckets.
+    /// </summary>
+    /// <param name="maxBuckets">At most this many buckets (bounds the memory of a run).</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A table's quick digests summed by key bucket and kept up to date by the store on every write (its change-capture
+/// triggers), so that a quick reconciliation of a clean table reads one row per bucket on each side instead of one per key.
+/// Bucket <c>b</c> holds the keys from <c>b × 2^Bits</c> to <c>(b + 1) × 2^Bits − 1</c>.
+/// </summary>
+/// <param name="Bits">Key bits per bucket.</param>
+/// <param name="Buckets">Non-empty buckets in key order.</param>
+public sealed record QuickBuckets(int Bits, IReadOnlyList<BucketDigest> Buckets);
+
+/// <summary>One bucket of <see cref="QuickBuckets"/>: the <see cref="RangeDigest"/> of its key range.</summary>
+/// <param name="Bucket">Bucket number (key arithmetic-shifted right by the bucket bits).</param>
+/// <param name="Digest">Live rows, sum of their quick digests and (target) documents whose write marker moved.</param>
+public readonly record struct BucketDigest(long Bucket, RangeDigest Digest);
 
 /// <summary>The source digest of a segment.</summary>
 /// <param name="Last">Last key of the segment (null when it is empty).</param>
@@ -63,6 +86,11 @@ public interface IReconcileTarget
     /// <param name="upTo">Inclusive upper bound.</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<RangeDigest> QuickDigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken);
+
+    /// <summary>The quick digests of the live documents by key bucket, as the store maintains them (see <see cref="IReconcileSource.QuickBucketsAsync"/>).</summary>
+    /// <param name="maxBuckets">At most this many buckets.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken);
 
     /// <summary>The digest of the live documents of the same range, computed by the store (tombstones have no source row to match).</summary>
     /// <param name="after">Exclusive lower bound.</param>
@@ -278,6 +306,12 @@ public sealed record ReconcileOptions
     /// <summary>Source rows per second at most (0 = unbounded), so that a run at peak does not starve the application.</summary>
     public int MaxRowsPerSecond { get; init; }
 
+    /// <summary>
+    /// Quick mode: compare the bucket digests both stores maintain with every write, where they do (true by default). False
+    /// computes every segment's digest from the rows instead: a check that does not rest on the maintained sums.
+    /// </summary>
+    public bool UseBuckets { get; init; } = true;
+
     /// <summary>Exclusive lower key bound, null for the start of the table.</summary>
     public SourceKey? From { get; init; }
 
@@ -306,7 +340,9 @@ public enum ReconcileFaultPoint
 /// <summary>
 /// Compares source and target segment by segment in key order and repairs by <see cref="RepairPolicy"/>.
 /// Quick mode compares segment digests where both stores compute them (single integer keys), bisects differing
-/// segments by digests, and merge-joins (key, version, write marker) streams of small or dense ranges. Deep mode re-translates every source row,
+/// segments by digests, and merge-joins (key, version, write marker) streams of small or dense ranges; where both
+/// stores maintain bucket digests (<see cref="QuickBuckets"/>), a whole-table quick run compares those instead of
+/// computing segment digests, and bisects only the buckets that differ. Deep mode re-translates every source row,
 /// compares the segment's digest with the digest the target computes for the same key range, and only for
 /// differing ranges bisects down to small ranges whose entries are read and merge-joined: the target rows
 /// fetched follow the amount of drift, not the table size. Each segment is audited before its repairs and
@@ -385,6 +421,11 @@ public sealed class Reconciler
             run = run with { Id = await _audit.StartRunAsync(run, CancellationToken.None) };
         }
 
+        if (run.Depth == ReconcileDepth.Quick && options.UseBuckets && await PlanBucketsAsync(run) is { } plan)
+        {
+            return await RunByBucketsAsync(run, plan, options, progress, cancellationToken);
+        }
+
         var started = _time.GetTimestamp();
         long rowsThisRun = 0;
         var counts = run.Counts;
@@ -401,10 +442,7 @@ public sealed class Reconciler
         {
             if (cancellationToken.IsCancellationRequested)
             {
-                await FlushAsync(run.Id, unrecorded);
-                await _audit.CompleteSegmentAsync(run.Id, run.LastKey, counts, CancellationToken.None);
-                await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, _time.GetUtcNow(), CancellationToken.None);
-                return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = _time.GetUtcNow() };
+                return await CancelAsync(run, counts, unrecorded);
             }
 
             var (raw, last, isFinal, rows) = await reading;
@@ -466,14 +504,158 @@ public sealed class Reconciler
             rowsThisRun += rows;
             if (isFinal)
             {
-                var ended = _time.GetUtcNow();
-                await _audit.FinishRunAsync(run.Id, ReconcileStatus.Completed, counts, ended, CancellationToken.None);
-                await PublishAsync(run, counts, ended);
-                return run with { Status = ReconcileStatus.Completed, Ended = ended };
+                return await CompleteAsync(run, counts);
             }
 
             await ThrottleAsync(options.MaxRowsPerSecond, rowsThisRun, started, cancellationToken);
         }
+    }
+
+    /// <summary>Records a cancelled run with its resume point (the last segment completed); the next run resumes it.</summary>
+    private async Task<ReconcileRun> CancelAsync(ReconcileRun run, ReconcileCounts counts, List<AuditedKey> unrecorded)
+    {
+        await FlushAsync(run.Id, unrecorded);
+        await _audit.CompleteSegmentAsync(run.Id, run.LastKey, counts, CancellationToken.None);
+        var ended = _time.GetUtcNow();
+        await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, ended, CancellationToken.None);
+        return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = ended };
+    }
+
+    private async Task<ReconcileRun> CompleteAsync(ReconcileRun run, ReconcileCounts counts)
+    {
+        var ended = _time.GetUtcNow();
+        await _audit.FinishRunAsync(run.Id, ReconcileStatus.Completed, counts, ended, CancellationToken.None);
+        await PublishAsync(run, counts, ended);
+        return run with { Status = ReconcileStatus.Completed, Ended = ended };
+    }
+
+    /// <summary>Quick mode over maintained buckets: at most this many buckets a side are read (32 bytes each in memory).</summary>
+    private const int MaxBuckets = 1 << 18;
+
+    /// <summary>A bucket whose digests differ, and the source rows of the clean buckets between it and the one before.</summary>
+    private readonly record struct BucketStep(long Bucket, long CleanBefore, RangeDigest Source, RangeDigest Target);
+
+    /// <summary>What a quick run over maintained buckets compares: the differing buckets in key order, and the clean rows after the last.</summary>
+    private sealed record BucketPlan(int Bits, IReadOnlyList<BucketStep> Differing, long CleanAfter);
+
+    /// <summary>
+    /// A quick run of the whole table (or its rest, resumed at a bucket's end) where both stores maintain bucket digests:
+    /// reads the buckets of both sides and keeps those that differ. Null (the run goes segment by segment) when a store keeps
+    /// no buckets, the run has an upper bound or resumes inside a bucket, or more than half the buckets differ (dense drift:
+    /// streaming the table costs less than bisecting nearly every bucket).
+    /// </summary>
+    private async Task<BucketPlan?> PlanBucketsAsync(ReconcileRun run)
+    {
+        if (run.To is not null)
+        {
+            return null;
+        }
+
+        var sourceBuckets = Task.Run(() => _source.QuickBucketsAsync(MaxBuckets, CancellationToken.None));
+        var target = await _targetRanges.QuickBucketsAsync(MaxBuckets, CancellationToken.None);
+        var source = await sourceBuckets;
+        if (source is null || target is null || source.Bits != target.Bits || source.Bits is < 0 or > 62)
+        {
+            return null;
+        }
+
+        var bits = source.Bits;
+        var first = long.MinValue;
+        if (run.LastKey is { } start)
+        {
+            var mask = (1L << bits) - 1;
+            if (!start.TryGetSingleInteger(out var key) || (key & mask) != mask)
+            {
+                return null;
+            }
+
+            if (key == long.MaxValue)
+            {
+                return new BucketPlan(bits, [], 0);
+            }
+
+            first = (key >> bits) + 1;
+        }
+
+        var differing = new List<BucketStep>();
+        long clean = 0, buckets = 0;
+        int i = 0, j = 0;
+        var s = source.Buckets;
+        var t = target.Buckets;
+        while (i < s.Count || j < t.Count)
+        {
+            var bucket = j >= t.Count || (i < s.Count && s[i].Bucket <= t[j].Bucket) ? s[i].Bucket : t[j].Bucket;
+            var sourceDigest = i < s.Count && s[i].Bucket == bucket ? s[i++].Digest : default;
+            var targetDigest = j < t.Count && t[j].Bucket == bucket ? t[j++].Digest : default;
+            if (bucket < first)
+            {
+                continue;
+            }
+
+            buckets++;
+            if (sourceDigest.Count == targetDigest.Count && sourceDigest.Sum == targetDigest.Sum && targetDigest.Tampered == 0)
+            {
+                clean += sourceDigest.Count;
+            }
+            else
+            {
+                differing.Add(new BucketStep(bucket, clean, sourceDigest, targetDigest));
+                clean = 0;
+            }
+        }
+
+        return differing.Count * 2L > buckets ? null : new BucketPlan(bits, differing, clean);
+    }
+
+    /// <summary>
+    /// Quick mode over maintained buckets: clean buckets are settled without reading a row; each differing bucket is
+    /// bisected by range digests (<see cref="CompareQuickAsync"/>) and its drift audited and repaired as a segment. The resume
+    /// point is a bucket's last key, so a crashed run resumes by buckets too. The row limit counts the rows of differing
+    /// buckets, the only rows either store reads.
+    /// </summary>
+    private async Task<ReconcileRun> RunByBucketsAsync(ReconcileRun run, BucketPlan plan, ReconcileOptions options, Action<ReconcileRun>? progress, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var persisted = started;
+        var counts = run.Counts;
+        var unrecorded = new List<AuditedKey>();
+        long rowsRead = 0;
+        var width = (1L << plan.Bits) - 1;
+        foreach (var step in plan.Differing)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return await CancelAsync(run, counts, unrecorded);
+            }
+
+            var low = step.Bucket << plan.Bits;
+            var after = low == long.MinValue ? null : SourceKey.From([low - 1]);
+            var upTo = SourceKey.From([low + width]);
+            var drifts = new List<Drift>();
+            var compared = await CompareQuickAsync(after, upTo, step.Source, step.Target, options.LeafSize, drifts);
+            var segmentCounts = await RepairAsync(run, drifts, new ReconcileCounts { Compared = step.CleanBefore }.Add(compared),
+                run.Mode == RepairMode.Report ? unrecorded : null, options.PipelineCheckpoint);
+            counts = counts.Add(segmentCounts);
+            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || unrecorded.Count >= MaxUnrecordedKeys
+                || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
+            {
+                await FlushAsync(run.Id, unrecorded);
+                await _audit.CompleteSegmentAsync(run.Id, upTo, counts, CancellationToken.None);
+                persisted = _time.GetTimestamp();
+            }
+
+            run = run with { LastKey = upTo, Counts = counts };
+            progress?.Invoke(run);
+            rowsRead += compared.Compared;
+            await ThrottleAsync(options.MaxRowsPerSecond, rowsRead, started, cancellationToken);
+        }
+
+        counts = counts.Add(new ReconcileCounts { Compared = plan.CleanAfter });
+        await FlushAsync(run.Id, unrecorded);
+        await _audit.CompleteSegmentAsync(run.Id, null, counts, CancellationToken.None);
+        run = run with { LastKey = null, Counts = counts };
+        progress?.Invoke(run);
+        return await CompleteAsync(run, counts);
     }
 
     private async Task PublishAsync(ReconcileRun run, ReconcileCounts counts, DateTimeOffset ended)

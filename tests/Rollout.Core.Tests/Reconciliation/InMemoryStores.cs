@@ -36,6 +36,9 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
         return Task.FromResult(entries);
     }
 
+    /// <summary>Segment digests computed (<see cref="QuickDigestAsync"/> calls).</summary>
+    public int DigestReads { get; private set; }
+
     /// <summary>False to behave like a store whose key is not a single integer (no quick digests).</summary>
     public bool SupportsDigests { get; set; } = true;
 
@@ -46,6 +49,7 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
             return Task.FromResult<SegmentDigest?>(null);
         }
 
+        DigestReads++;
         var high = to is null ? long.MaxValue : (long)to.Values()[0]!;
         var inRange = After(after).Where(r => r.Key <= high).ToArray();
         var segment = inRange.Take(size).ToArray();
@@ -53,6 +57,26 @@ internal sealed class InMemorySource(SortedList<long, (long Version, object Valu
         var rows = isFinal ? inRange : segment;
         return Task.FromResult<SegmentDigest?>(new SegmentDigest(
             rows.Length == 0 ? null : Key(rows[^1].Key), isFinal, rows.Length, rows.Sum(r => QuickDigest.Of(r.Key, r.Value.Version))));
+    }
+
+    /// <summary>Key bits per bucket of the quick digests this source maintains by bucket, or null for none (segment digests only).</summary>
+    public int? BucketBits { get; set; }
+
+    /// <summary>Whole-table bucket reads.</summary>
+    public int BucketReads { get; private set; }
+
+    public Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
+    {
+        if (!SupportsDigests || BucketBits is not { } bits)
+        {
+            return Task.FromResult<QuickBuckets?>(null);
+        }
+
+        BucketReads++;
+        var buckets = After(null).GroupBy(r => r.Key >> bits)
+            .Select(g => new BucketDigest(g.Key, new RangeDigest(g.Count(), g.Sum(r => QuickDigest.Of(r.Key, r.Value.Version)), 0)))
+            .OrderBy(b => b.Bucket).ToArray();
+        return Task.FromResult(buckets.Length > maxBuckets ? null : new QuickBuckets(bits, buckets));
     }
 
     private IEnumerable<KeyValuePair<long, (long Version, object Value)>> After(SourceKey? after)
@@ -110,6 +134,23 @@ internal sealed class InMemoryTarget : ITargetStore, IReconcileTarget
     {
         var live = In(after, upTo).Where(d => !d.Value.Tombstone).ToArray();
         return Task.FromResult(new RangeDigest(live.Length, live.Sum(d => QuickDigest.Of(d.Key, d.Value.Version)), live.Count(d => d.Value.Tampered)));
+    }
+
+    /// <summary>Key bits per bucket of the quick digests this target maintains by bucket, or null for none.</summary>
+    public int? BucketBits { get; set; }
+
+    public Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
+    {
+        if (BucketBits is not { } bits)
+        {
+            return Task.FromResult<QuickBuckets?>(null);
+        }
+
+        using var scope = _lock.EnterScope();
+        var buckets = Documents.Where(d => !d.Value.Tombstone).GroupBy(d => d.Key >> bits)
+            .Select(g => new BucketDigest(g.Key, new RangeDigest(g.Count(), g.Sum(d => QuickDigest.Of(d.Key, d.Value.Version)), g.Count(d => d.Value.Tampered))))
+            .OrderBy(b => b.Bucket).ToArray();
+        return Task.FromResult(buckets.Length > maxBuckets ? null : new QuickBuckets(bits, buckets));
     }
 
     public Task<RangeDigest> DigestAsync(SourceKey? after, SourceKey? upTo, CancellationToken cancellationToken)

@@ -40,17 +40,23 @@ public sealed class ReconcilerPropertyTests
 
     [Property(MaxTest = 5000)]
     public Property Deep_reconciliation_finds_exactly_the_injected_drift_and_converges(byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt) =>
-        Check(ReconcileDepth.Deep, size, drifts, segment, leaf, crashAt);
+        Check(ReconcileDepth.Deep, size, drifts, segment, leaf, crashAt, buckets: null);
 
     [Property(MaxTest = 5000)]
     public Property Quick_reconciliation_finds_exactly_the_injected_drift_it_can_see_and_converges(byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt) =>
-        Check(ReconcileDepth.Quick, size, drifts, segment, leaf, crashAt);
+        Check(ReconcileDepth.Quick, size, drifts, segment, leaf, crashAt, buckets: null);
+
+    /// <summary>The same, where both stores maintain bucket digests (0 to 3 key bits per bucket): whole-table quick runs compare buckets.</summary>
+    [Property(MaxTest = 5000)]
+    public Property Quick_reconciliation_by_maintained_buckets_finds_exactly_the_injected_drift_it_can_see_and_converges(byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt, byte buckets) =>
+        Check(ReconcileDepth.Quick, size, drifts, segment, leaf, crashAt, buckets % 4);
 
     [Property(MaxTest = 1000)]
-    public Property Report_mode_finds_the_same_drift_after_a_crash_and_writes_nothing(bool deep, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
+    public Property Report_mode_finds_the_same_drift_after_a_crash_and_writes_nothing(bool deep, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt, byte buckets)
     {
         var depth = deep ? ReconcileDepth.Deep : ReconcileDepth.Quick;
         var (source, target) = Build(size % 40, drifts, out var expected);
+        UseBuckets(source, target, buckets % 5 < 4 ? buckets % 5 : null);
         if (depth == ReconcileDepth.Quick)
         {
             expected = expected.Where(e => e.Value is not (DriftKind.Divergent or DriftKind.Untranslatable) || e.Key.Tampered)
@@ -95,6 +101,51 @@ public sealed class ReconcilerPropertyTests
         Assert.Equal(1, drifted.Run.Counts.Missing);
         // Three leaves of at most 16 source keys each (plus the extra key), not three segments of 500.
         Assert.InRange(drifted.Run.Counts.TargetRowsRead, 3, 3 * 17);
+    }
+
+    [Fact]
+    public async Task Quick_mode_over_maintained_buckets_settles_clean_buckets_without_a_digest_query_and_bisects_only_differing_ones()
+    {
+        // Keys 2 to 4,000 in buckets of 64 keys (32 rows each): 63 buckets.
+        var (source, target) = Build(2000, []);
+        UseBuckets(source, target, 6);
+        var clean = await RunAsync(source, target, ReconcileDepth.Quick, 500, 16, null);
+        var (source2, target2) = Build(2000, [(Injected.Stale, 7), (Injected.Extra, 200), (Injected.Missing, 255), (Injected.DivergentTampered, 100)]);
+        UseBuckets(source2, target2, 6);
+        var drifted = await RunAsync(source2, target2, ReconcileDepth.Quick, 500, 16, null, RepairMode.Report);
+
+        Assert.Equal(2000, clean.Run.Counts.Compared);
+        Assert.Equal(1, source.BucketReads);
+        Assert.Equal(0, source.DigestReads);
+        Assert.Equal(0, clean.Run.Counts.TargetRowsRead);
+        Assert.Equal(ReconcileStatus.Completed, clean.Run.Status);
+        Assert.Equal((1, 1, 1, 1), (drifted.Run.Counts.Stale, drifted.Run.Counts.Extra, drifted.Run.Counts.Missing, drifted.Run.Counts.Divergent));
+        Assert.Equal(2001, drifted.Run.Counts.Compared); // the extra key too
+        // Four differing buckets of 32 rows, each halved once down to leaves of at most 16 keys: a digest query per level.
+        Assert.InRange(source2.DigestReads, 4, 8);
+        Assert.InRange(drifted.Run.Counts.TargetRowsRead, 4, 4 * 17);
+    }
+
+    [Fact]
+    public async Task Quick_mode_over_maintained_buckets_goes_segment_by_segment_when_most_buckets_differ_or_the_run_has_an_upper_bound()
+    {
+        // Stale rows in 40 of the 50 buckets (8 keys each): dense drift is streamed by segments, and every drifted key is found.
+        var drifts = Enumerable.Range(0, 40).Select(i => (Injected.Stale, (byte)(5 * i))).ToArray();
+        var (source, target) = Build(200, drifts);
+        UseBuckets(source, target, 4);
+        var dense = await RunAsync(source, target, ReconcileDepth.Quick, 50, 4, null, RepairMode.Report);
+
+        Assert.Equal(40, dense.Run.Counts.Stale);
+        Assert.True(source.DigestReads > 0 || dense.Run.Counts.TargetRowsRead >= 200, "dense drift went segment by segment");
+
+        var (source2, target2) = Build(200, [(Injected.Stale, 7)]);
+        UseBuckets(source2, target2, 4);
+        var reconciler = new Reconciler("orders-v2", Translator, source2, target2, target2, new InMemoryAudit(), TimeProvider.System);
+        var ranged = await reconciler.RunAsync(new ReconcileOptions { Depth = ReconcileDepth.Quick, SegmentSize = 50, To = InMemorySource.Key(300) }, null, CancellationToken.None);
+
+        Assert.Equal(1, ranged.Counts.Stale);
+        Assert.Equal(150, ranged.Counts.Compared);
+        Assert.Equal(0, source2.BucketReads);
     }
 
     [Fact]
@@ -267,10 +318,11 @@ public sealed class ReconcilerPropertyTests
         Assert.Equal((1L, 1L), (run.Counts.Stale, run.Counts.Missing));
     }
 
-    private static Property Check(ReconcileDepth depth, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt)
+    private static Property Check(ReconcileDepth depth, byte size, (Injected Kind, byte Position)[] drifts, byte segment, byte leaf, byte crashAt, int? buckets)
     {
         var rows = size % 40;
         var (source, target) = Build(rows, drifts, out var expected);
+        UseBuckets(source, target, buckets);
         if (depth == ReconcileDepth.Quick)
         {
             // Quick mode reads no bodies: content-only divergence and untranslatable rows are the deep mode's job.
@@ -294,7 +346,7 @@ public sealed class ReconcilerPropertyTests
                 && Snapshot(target) == afterFirst
                 && third.Run.Counts.Repaired == 0
                 && first.Run.Counts.Compared >= source.Rows.Count)
-            .Label($"depth {depth}, rows {rows}, segment {segmentSize}, leaf {leafSize}: found [{Show(found)}], wanted [{Show(wanted)}], second run [{Show(second.Keys.ToDictionary(k => k.Key.Text, k => k.Kind))}]");
+            .Label($"depth {depth}, rows {rows}, segment {segmentSize}, leaf {leafSize}, bucket bits {source.BucketBits}: found [{Show(found)}], wanted [{Show(wanted)}], second run [{Show(second.Keys.ToDictionary(k => k.Key.Text, k => k.Kind))}]");
     }
 
     private static async Task<(ReconcileRun Run, IReadOnlyList<AuditedKey> Keys)> RunAsync(
@@ -325,6 +377,12 @@ public sealed class ReconcilerPropertyTests
     }
 
     private static (InMemorySource, InMemoryTarget) Build(int rows, (Injected Kind, byte Position)[] drifts) => Build(rows, drifts, out _);
+
+    /// <summary>Both stores maintain bucket digests of 2^<paramref name="bits"/> keys, or none (null).</summary>
+    private static void UseBuckets(InMemorySource source, InMemoryTarget target, int? bits)
+    {
+        source.BucketBits = target.BucketBits = bits;
+    }
 
     private static (InMemorySource Source, InMemoryTarget Target) Build(int rows, (Injected Kind, byte Position)[] drifts, out Dictionary<(long Id, bool Tampered), DriftKind> expected)
     {
