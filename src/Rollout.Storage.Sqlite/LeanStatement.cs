@@ -5,8 +5,10 @@ namespace Rollout.Storage.Sqlite;
 
 /// <summary>
 /// A statement run through the engine's own API on an open pooled connection, for the few reads that stream every row
-/// of a table (snapshot reads, digest passes): values come by storage class, as <see cref="SqliteDataReader.GetValue"/>
-/// gives them, without its per-value overhead. Parameters are bound from a <see cref="SqliteCommand"/> built as usual.
+/// of a table (snapshot reads, digest passes) and the one write repeated per row (the audit trail's keys): values come by
+/// storage class, as <see cref="SqliteDataReader.GetValue"/> gives them, without its per-value overhead, and a repeated
+/// write binds by index without the provider's per-execution binding by name. Parameters are bound from a
+/// <see cref="SqliteCommand"/> built as usual.
 /// </summary>
 internal sealed class LeanStatement : IDisposable
 {
@@ -54,6 +56,35 @@ internal sealed class LeanStatement : IDisposable
         {
             lean.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The index of a named parameter of the statement (0 when it has none of that name).</summary>
+    public int ParameterIndex(string name) => raw.sqlite3_bind_parameter_index(_statement, name);
+
+    /// <summary>Binds a value (long, int, string, byte[], or null for NULL) to a parameter by index.</summary>
+    public void Bind(int index, object? value) => Check(_db, value switch
+    {
+        long l => raw.sqlite3_bind_int64(_statement, index, l),
+        int i => raw.sqlite3_bind_int64(_statement, index, i),
+        string text => raw.sqlite3_bind_text(_statement, index, text),
+        byte[] bytes => raw.sqlite3_bind_blob(_statement, index, bytes),
+        null or DBNull => raw.sqlite3_bind_null(_statement, index),
+        _ => throw new ArgumentException($"Values of type {value.GetType().Name} are not bound here.", nameof(value)),
+    });
+
+    /// <summary>Runs a statement that returns no rows to its end and resets it for the next values (bindings are kept).</summary>
+    public void ExecuteAndReset()
+    {
+        try
+        {
+            while (Read())
+            {
+            }
+        }
+        finally
+        {
+            raw.sqlite3_reset(_statement);
         }
     }
 

@@ -135,20 +135,22 @@ public sealed class SqliteAuditStore : IReconcileAuditStore
             """;
         SqliteDatabase.Parameter(command, "@run", runId);
         SqliteDatabase.Parameter(command, "@previous", previous);
-        var p = KeyParameters.ToDictionary(n => n, n => SqliteDatabase.Parameter(command, n, null));
+        // Prepared once, bound by index for each key (the provider would bind every parameter by name on every execution).
+        using var statement = LeanStatement.TryPrepare(command) ?? throw new InvalidOperationException("The audit insert could not be prepared.");
+        var p = KeyParameters.ToDictionary(n => n, statement.ParameterIndex);
         foreach (var key in keys)
         {
-            p["@key"].Value = key.Key.Text;
-            p["@sort"].Value = key.Key.Sort;
-            p["@kind"].Value = key.Kind.ToString();
-            p["@action"].Value = key.Action.ToString();
-            p["@sv"].Value = (object?)key.SourceVersion ?? DBNull.Value;
-            p["@tv"].Value = (object?)key.TargetVersion ?? DBNull.Value;
-            p["@before"].Value = (object?)key.BeforeHash?.ToString() ?? DBNull.Value;
-            p["@after"].Value = (object?)key.AfterHash?.ToString() ?? DBNull.Value;
-            p["@at"].Value = Time(key.At);
-            p["@detail"].Value = (object?)key.Detail ?? DBNull.Value;
-            command.ExecuteNonQuery();
+            statement.Bind(p["@key"], key.Key.Text);
+            statement.Bind(p["@sort"], key.Key.Sort);
+            statement.Bind(p["@kind"], key.Kind.ToString());
+            statement.Bind(p["@action"], key.Action.ToString());
+            statement.Bind(p["@sv"], key.SourceVersion);
+            statement.Bind(p["@tv"], key.TargetVersion);
+            statement.Bind(p["@before"], key.BeforeHash?.ToString());
+            statement.Bind(p["@after"], key.AfterHash?.ToString());
+            statement.Bind(p["@at"], Time(key.At));
+            statement.Bind(p["@detail"], key.Detail);
+            statement.ExecuteAndReset();
         }
 
         await transaction.CommitAsync(cancellationToken);
