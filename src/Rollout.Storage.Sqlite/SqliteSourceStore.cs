@@ -189,8 +189,11 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             + "    ON CONFLICT (bucket) DO UPDATE SET n = n + 1, s = s + excluded.s;";
         string Remove(string row) =>
             $"UPDATE {buckets} SET n = n - 1, s = s - {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE bucket = {row}.{key} >> {BucketBits} AND {row}.deleted = 0;";
+        // The common change, a live row updated in place, moves its bucket's sum in one statement.
+        var inPlace = $"OLD.deleted = 0 AND NEW.deleted = 0 AND OLD.{key} = NEW.{key}";
+        var move = $"UPDATE {buckets} SET s = s + {QuickDigest.Sql($"NEW.{key}", "NEW.version")} - {QuickDigest.Sql($"OLD.{key}", "OLD.version")} WHERE bucket = NEW.{key} >> {BucketBits};";
         var sql = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("upd_live")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
         if (create)
         {
             sql.AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL);")
@@ -203,7 +206,8 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
 
         return sql
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_changeTable} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_changeTable} BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_changeTable} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd_live")} AFTER UPDATE ON {_changeTable} WHEN {inPlace} BEGIN\n  {move}\nEND;")
             .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_changeTable} BEGIN\n  {Remove("OLD")}\nEND;")
             .ToString();
     }

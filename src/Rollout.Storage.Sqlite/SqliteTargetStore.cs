@@ -113,8 +113,11 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             + "    ON CONFLICT (prefix) DO UPDATE SET n = n + 1, s = s + excluded.s, t = t + excluded.t;";
         string Remove(string row) =>
             $"UPDATE {buckets} SET n = n - 1, s = s - {row}.quick_digest, t = t - ({row}.etag <> {row}.pipeline_etag) WHERE prefix = {Prefix(row)} AND {row}.deleted = 0;";
+        // The common write, a live document updated in place (the pipeline's upsert), moves its bucket's sums in one statement.
+        const string inPlace = "OLD.deleted = 0 AND NEW.deleted = 0 AND OLD.sort_key = NEW.sort_key";
+        var move = $"UPDATE {buckets} SET s = s + NEW.quick_digest - OLD.quick_digest, t = t + (NEW.etag <> NEW.pipeline_etag) - (OLD.etag <> OLD.pipeline_etag) WHERE prefix = {Prefix("NEW")};";
         var sql = new StringBuilder()
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("upd_live")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
         if (create)
         {
             sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (prefix BLOB PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;")
@@ -124,7 +127,8 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
 
         return sql
             .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_documents} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_documents} BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_documents} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd_live")} AFTER UPDATE ON {_documents} WHEN {inPlace} BEGIN\n  {move}\nEND;")
             .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_documents} BEGIN\n  {Remove("OLD")}\nEND;")
             .ToString();
     }

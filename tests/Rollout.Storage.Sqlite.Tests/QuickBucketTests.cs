@@ -139,7 +139,7 @@ public sealed class QuickBucketTests
         await using var p = await SyncedAsync(1, 1_000);
         foreach (var (execute, table) in new (Func<string, Task<int>> Execute, string Table)[] { (s => p.ExecuteSourceAsync(s), "Orders__ct"), (s => p.ExecuteTargetAsync(s), "documents_orders") })
         {
-            foreach (var suffix in new[] { "ins", "upd", "del" })
+            foreach (var suffix in new[] { "ins", "upd", "upd_live", "del" })
             {
                 await execute($"DROP TRIGGER {table.Replace("__ct", string.Empty, StringComparison.Ordinal)}__qd_{suffix}");
             }
