@@ -12,7 +12,7 @@ public sealed class BenchReconcileTests
         Assert.True(code == 0, error + output);
         foreach (var (level, drifted) in new[] { ("1%", 20), ("10%", 200) })
         {
-            foreach (var method in new[] { "naive full compare", "quick", "deep" })
+            foreach (var method in new[] { "naive full compare", "quick", "quick --no-buckets", "deep" })
             {
                 // drift | method | time | vs naive | vs floor | rows read one by one | drift found | peak working set
                 var row = Regex.Match(output, $@"│\s*{Regex.Escape(level)}\s*│\s*{Regex.Escape(method)}\s*│\s*(?<time>[0-9.]+) s\s*│[^│]*│[^│]*│\s*(?<read>[0-9,]+)\s*│\s*(?<found>[0-9,]+)\s*│\s*(?<mb>[0-9]+) MB");

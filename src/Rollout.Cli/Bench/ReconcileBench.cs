@@ -25,7 +25,7 @@ internal sealed record ReconcileMeasurement(double DriftPercent, string Mode, do
 internal static class ReconcileBench
 {
     /// <summary>The methods, in the order they are measured at each drift level.</summary>
-    public static readonly IReadOnlyList<string> Methods = ["floor", "naive", "quick", "deep"];
+    public static readonly IReadOnlyList<string> Methods = ["floor", "naive", "quick", "quick-segments", "deep"];
 
     public static async Task<IReadOnlyList<ReconcileMeasurement>> RunAsync(ReconcileBenchOptions options, Action<string> log, CancellationToken cancellationToken)
     {
@@ -76,6 +76,7 @@ internal static class ReconcileBench
             "floor" => () => FloorAsync(rollout, cancellationToken),
             "naive" => () => NaiveAsync(rollout, cancellationToken),
             "quick" => () => ReconcileAsync(rollout, ReconcileDepth.Quick, cancellationToken),
+            "quick-segments" => () => ReconcileAsync(rollout, ReconcileDepth.Quick, cancellationToken, useBuckets: false),
             "deep" => () => ReconcileAsync(rollout, ReconcileDepth.Deep, cancellationToken),
             _ => throw new ArgumentException($"unknown method '{method}' (one of {string.Join(", ", Methods)})", nameof(method)),
         };
@@ -89,12 +90,14 @@ internal static class ReconcileBench
     {
         "floor" => "floor (keys only)",
         "naive" => "naive full compare",
+        "quick-segments" => "quick --no-buckets",
         _ => method,
     };
 
-    private static async Task<(long, long)> ReconcileAsync(EmbeddedRollout rollout, ReconcileDepth depth, CancellationToken cancellationToken)
+    private static async Task<(long, long)> ReconcileAsync(EmbeddedRollout rollout, ReconcileDepth depth, CancellationToken cancellationToken, bool useBuckets = true)
     {
-        var run = await rollout.Reconciler().RunAsync(new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = depth == ReconcileDepth.Quick ? 1000 : 5000 }, null, cancellationToken);
+        var options = new ReconcileOptions { Depth = depth, Mode = RepairMode.Report, SegmentSize = depth == ReconcileDepth.Quick ? 1000 : 5000, UseBuckets = useBuckets };
+        var run = await rollout.Reconciler().RunAsync(options, null, cancellationToken);
         return (run.Counts.TargetRowsRead + run.Counts.FetchedInFull, run.Counts.Drifted);
     }
 
