@@ -184,16 +184,19 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var buckets = Identifiers.QuoteSqlite(TableName + "__qd");
         var key = Identifiers.QuoteSqlite(_keys[0]);
         string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__qd_{suffix}");
+        // Only integer keys are bucketed: a text value in an INTEGER column (SQLite keeps it as text) is left out, so the
+        // buckets count fewer rows than the table and QuickBucketsAsync declines them.
+        string Live(string row) => $"{row}.deleted = 0 AND typeof({row}.{key}) = 'integer'";
         string Add(string row) =>
-            $"INSERT INTO {buckets} (bucket, n, s) SELECT {row}.{key} >> {BucketBits}, 1, {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE {row}.deleted = 0\n"
+            $"INSERT INTO {buckets} (bucket, n, s) SELECT {row}.{key} >> {BucketBits}, 1, {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE {Live(row)}\n"
             + "    ON CONFLICT (bucket) DO UPDATE SET n = n + 1, s = s + excluded.s;";
         string Remove(string row) =>
-            $"UPDATE {buckets} SET n = n - 1, s = s - {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE bucket = {row}.{key} >> {BucketBits} AND {row}.deleted = 0;";
+            $"UPDATE {buckets} SET n = n - 1, s = s - {QuickDigest.Sql($"{row}.{key}", $"{row}.version")} WHERE bucket = {row}.{key} >> {BucketBits} AND {Live(row)};";
         // The common change, a live row updated in place, moves its bucket's sum in one statement.
-        var inPlace = $"OLD.deleted = 0 AND NEW.deleted = 0 AND OLD.{key} = NEW.{key}";
+        var inPlace = $"{Live("OLD")} AND {Live("NEW")} AND OLD.{key} = NEW.{key}";
         var move = $"UPDATE {buckets} SET s = s + {QuickDigest.Sql($"NEW.{key}", "NEW.version")} - {QuickDigest.Sql($"OLD.{key}", "OLD.version")} WHERE bucket = NEW.{key} >> {BucketBits};";
         var sql = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("upd_live")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("i")}; DROP TRIGGER IF EXISTS {Trigger("u")}; DROP TRIGGER IF EXISTS {Trigger("m")}; DROP TRIGGER IF EXISTS {Trigger("d")};");
         if (create)
         {
             sql.AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL);")
@@ -201,14 +204,15 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
                 .AppendLine(CultureInfo.InvariantCulture, $"  SELECT s.{key}, 0, NULL, 0, {QuickDigest.Sql($"s.{key}", "0")}, 0 FROM {_table} s")
                 .AppendLine(CultureInfo.InvariantCulture, $"  WHERE NOT EXISTS (SELECT 1 FROM {_changeTable} c WHERE {_joinOnKeys});")
                 .AppendLine(CultureInfo.InvariantCulture, $"INSERT INTO {buckets} (bucket, n, s)")
-                .AppendLine(CultureInfo.InvariantCulture, $"  SELECT {key} >> {BucketBits}, COUNT(*), SUM({QuickDigest.Sql(key, "version")}) FROM {_changeTable} WHERE deleted = 0 GROUP BY 1;");
+                .AppendLine(CultureInfo.InvariantCulture, $"  SELECT c.{key} >> {BucketBits}, COUNT(*), SUM({QuickDigest.Sql($"c.{key}", "c.version")}) FROM {_changeTable} c WHERE {Live("c")} GROUP BY 1;");
         }
 
+        // Short names: a table name may take all but 12 of an identifier's 128 characters (its change table's index).
         return sql
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_changeTable} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_changeTable} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd_live")} AFTER UPDATE ON {_changeTable} WHEN {inPlace} BEGIN\n  {move}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_changeTable} BEGIN\n  {Remove("OLD")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("i")} AFTER INSERT ON {_changeTable} BEGIN\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("u")} AFTER UPDATE ON {_changeTable} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("m")} AFTER UPDATE ON {_changeTable} WHEN {inPlace} BEGIN\n  {move}\nEND;")
+            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("d")} AFTER DELETE ON {_changeTable} BEGIN\n  {Remove("OLD")}\nEND;")
             .ToString();
     }
 
@@ -353,17 +357,35 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             return null; // Set up by an older build (or not an integer key): the next set-up adds them.
         }
 
+        // One snapshot: the buckets must count exactly the table's rows. More means a row left the table without its delete
+        // trigger (SQLite's REPLACE removing a row that conflicts on another unique column, with recursive_triggers off),
+        // which change capture and the buckets both missed; fewer, a key that is not an integer. Then the run compares
+        // segments computed from the rows, which see both.
+        await using var snapshot = connection.BeginTransaction(deferred: true);
         await using var command = connection.CreateCommand();
+        command.Transaction = snapshot;
         command.CommandText = $"SELECT bucket, n, s FROM {Identifiers.QuoteSqlite(TableName + "__qd")} WHERE n <> 0 ORDER BY bucket LIMIT @max";
         SqliteDatabase.Parameter(command, "@max", (long)maxBuckets + 1);
         var buckets = new List<BucketDigest>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (reader.Read())
+        long counted = 0;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
         {
-            buckets.Add(new BucketDigest(reader.GetInt64(0), new RangeDigest(reader.GetInt64(1), reader.GetInt64(2), 0)));
+            while (reader.Read())
+            {
+                buckets.Add(new BucketDigest(reader.GetInt64(0), new RangeDigest(reader.GetInt64(1), reader.GetInt64(2), 0)));
+                counted += reader.GetInt64(1);
+            }
         }
 
-        return buckets.Count > maxBuckets ? null : new QuickBuckets(BucketBits, buckets);
+        if (buckets.Count > maxBuckets)
+        {
+            return null;
+        }
+
+        await using var count = connection.CreateCommand();
+        count.Transaction = snapshot;
+        count.CommandText = $"SELECT COUNT(*) FROM {_table}";
+        return (long)(await count.ExecuteScalarAsync(cancellationToken))! == counted ? new QuickBuckets(BucketBits, buckets) : null;
     }
 
     /// <inheritdoc />

@@ -92,44 +92,65 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
             CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (feature, source_key) WHERE resolved_at IS NULL;
             """);
         await using var transaction = connection.BeginTransaction(deferred: false);
-        SqliteDatabase.Execute(connection, BucketsSql((await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).Count == 0), transaction);
+        SqliteDatabase.Execute(connection, BucketsSql(!await BucketsInStepAsync(connection, transaction, cancellationToken)), transaction);
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Whether the bucket table exists in this build's form and counts exactly the document table's rows (else set-up sums it again).</summary>
+    private async Task<bool> BucketsInStepAsync(SqliteConnection connection, SqliteTransaction transaction, CancellationToken cancellationToken)
+    {
+        if (!(await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).ContainsKey("r"))
+        {
+            return false;
+        }
+
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT (SELECT COALESCE(SUM(r), 0) FROM {Identifiers.QuoteSqlite(DocumentTable + "__qd")}) = (SELECT COUNT(*) FROM {_documents})";
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))! == 1;
     }
 
     /// <summary>
     /// The quick digests of the live documents by key bucket (<c>&lt;documents&gt;__qd</c>: the first 8 bytes of the sort key,
     /// which for a single integer key is the key's bucket of 256; rows, sum of quick digests, documents whose write marker
-    /// moved), kept by triggers on the document table, so that every write counts, the pipeline's and any other. Documents
-    /// whose key is not a single integer are counted under the empty prefix, which turns bucket comparison off while any is
-    /// live. The first set-up of this build sums the buckets once; the triggers are replaced on every set-up.
+    /// moved; and every row, tombstones too), kept by triggers on the document table, so that every write counts, the
+    /// pipeline's and any other. Documents whose key is not a single integer are counted under the empty prefix, which turns
+    /// bucket comparison off while any is live. Set-up sums the buckets when they are missing or do not count the table's
+    /// rows (a write that bypassed the triggers); the triggers are replaced on every set-up.
     /// </summary>
     private string BucketsSql(bool create)
     {
         var buckets = Identifiers.QuoteSqlite(DocumentTable + "__qd");
         string Trigger(string suffix) => Identifiers.QuoteSqlite($"{DocumentTable}__qd_{suffix}");
         static string Prefix(string row) => $"CASE WHEN length({row}.sort_key) = 9 AND substr({row}.sort_key, 1, 1) = x'20' THEN substr({row}.sort_key, 1, 8) ELSE x'' END";
+        // r counts every row, tombstones too; n, s and t the live documents.
+        static string Sums(string row) =>
+            $"1, {row}.deleted = 0, CASE WHEN {row}.deleted = 0 THEN {row}.quick_digest ELSE 0 END, {row}.deleted = 0 AND {row}.etag <> {row}.pipeline_etag";
         string Add(string row) =>
-            $"INSERT INTO {buckets} (prefix, n, s, t) SELECT {Prefix(row)}, 1, {row}.quick_digest, {row}.etag <> {row}.pipeline_etag WHERE {row}.deleted = 0\n"
-            + "    ON CONFLICT (prefix) DO UPDATE SET n = n + 1, s = s + excluded.s, t = t + excluded.t;";
+            $"INSERT INTO {buckets} (prefix, r, n, s, t) VALUES ({Prefix(row)}, {Sums(row)})\n"
+            + "    ON CONFLICT (prefix) DO UPDATE SET r = r + 1, n = n + excluded.n, s = s + excluded.s, t = t + excluded.t;";
         string Remove(string row) =>
-            $"UPDATE {buckets} SET n = n - 1, s = s - {row}.quick_digest, t = t - ({row}.etag <> {row}.pipeline_etag) WHERE prefix = {Prefix(row)} AND {row}.deleted = 0;";
+            $"UPDATE {buckets} SET r = r - 1, n = n - ({row}.deleted = 0), s = s - CASE WHEN {row}.deleted = 0 THEN {row}.quick_digest ELSE 0 END, "
+            + $"t = t - ({row}.deleted = 0 AND {row}.etag <> {row}.pipeline_etag) WHERE prefix = {Prefix(row)};";
         // The common write, a live document updated in place (the pipeline's upsert), moves its bucket's sums in one statement.
         const string inPlace = "OLD.deleted = 0 AND NEW.deleted = 0 AND OLD.sort_key = NEW.sort_key";
         var move = $"UPDATE {buckets} SET s = s + NEW.quick_digest - OLD.quick_digest, t = t + (NEW.etag <> NEW.pipeline_etag) - (OLD.etag <> OLD.pipeline_etag) WHERE prefix = {Prefix("NEW")};";
         var sql = new StringBuilder()
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("ins")}; DROP TRIGGER IF EXISTS {Trigger("upd")}; DROP TRIGGER IF EXISTS {Trigger("upd_live")}; DROP TRIGGER IF EXISTS {Trigger("del")};");
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("i")}; DROP TRIGGER IF EXISTS {Trigger("u")}; DROP TRIGGER IF EXISTS {Trigger("m")}; DROP TRIGGER IF EXISTS {Trigger("d")};");
         if (create)
         {
-            sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (prefix BLOB PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;")
-                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"INSERT INTO {buckets} (prefix, n, s, t)")
-                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  SELECT {Prefix("d")}, COUNT(*), SUM(d.quick_digest), SUM(d.etag <> d.pipeline_etag) FROM {_documents} d WHERE d.deleted = 0 GROUP BY 1;");
+            sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TABLE IF EXISTS {buckets};")
+                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (prefix BLOB PRIMARY KEY, r INTEGER NOT NULL, n INTEGER NOT NULL, s INTEGER NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;")
+                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"INSERT INTO {buckets} (prefix, r, n, s, t)")
+                .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  SELECT {Prefix("d")}, COUNT(*), SUM(d.deleted = 0), SUM(CASE WHEN d.deleted = 0 THEN d.quick_digest ELSE 0 END), SUM(d.deleted = 0 AND d.etag <> d.pipeline_etag) FROM {_documents} d GROUP BY 1;");
         }
 
+        // Short names: a container name may take all but a few of an identifier's 128 characters.
         return sql
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("ins")} AFTER INSERT ON {_documents} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd")} AFTER UPDATE ON {_documents} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("upd_live")} AFTER UPDATE ON {_documents} WHEN {inPlace} BEGIN\n  {move}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("del")} AFTER DELETE ON {_documents} BEGIN\n  {Remove("OLD")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("i")} AFTER INSERT ON {_documents} BEGIN\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("u")} AFTER UPDATE ON {_documents} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("m")} AFTER UPDATE ON {_documents} WHEN {inPlace} BEGIN\n  {move}\nEND;")
+            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("d")} AFTER DELETE ON {_documents} BEGIN\n  {Remove("OLD")}\nEND;")
             .ToString();
     }
 
@@ -137,12 +158,26 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     public async Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
-        if ((await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).Count == 0)
+        if (!(await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).ContainsKey("r"))
         {
             return null; // Set up by an older build: the next set-up adds them.
         }
 
+        // One snapshot: the buckets must count exactly the table's rows, tombstones included. More means a row left the table
+        // without its delete trigger (an INSERT OR REPLACE outside the pipeline replaces a document that way, with
+        // recursive_triggers off); then the run compares segments computed from the rows, and the next set-up sums the
+        // buckets again.
+        await using var snapshot = connection.BeginTransaction(deferred: true);
+        await using var total = connection.CreateCommand();
+        total.Transaction = snapshot;
+        total.CommandText = $"SELECT (SELECT COALESCE(SUM(r), 0) FROM {Identifiers.QuoteSqlite(DocumentTable + "__qd")}) = (SELECT COUNT(*) FROM {_documents})";
+        if ((long)(await total.ExecuteScalarAsync(cancellationToken))! != 1)
+        {
+            return null;
+        }
+
         await using var command = connection.CreateCommand();
+        command.Transaction = snapshot;
         command.CommandText = $"SELECT prefix, n, s, t FROM {Identifiers.QuoteSqlite(DocumentTable + "__qd")} WHERE n <> 0 ORDER BY prefix LIMIT @max";
         SqliteDatabase.Parameter(command, "@max", (long)maxBuckets + 1);
         var buckets = new List<BucketDigest>();
