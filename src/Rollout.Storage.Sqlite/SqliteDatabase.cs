@@ -81,8 +81,13 @@ public sealed class SqliteDatabase
         }
     }
 
+    /// <remarks>
+    /// <c>recursive_triggers</c>: a REPLACE that removes a conflicting row then fires its delete triggers, so that change
+    /// capture (and the maintained bucket digests) see the deletion when the application writes through Rollout's
+    /// connections (the gate); SQLite leaves it off by default, and other connections keep that blind spot.
+    /// </remarks>
     private void SetPragmas(SqliteConnection connection) =>
-        Execute(connection, $"PRAGMA synchronous={(Durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON; PRAGMA cache_size=-16384;");
+        Execute(connection, $"PRAGMA synchronous={(Durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={(long)BusyTimeout.TotalMilliseconds}; PRAGMA foreign_keys=ON; PRAGMA recursive_triggers=ON; PRAGMA cache_size=-16384;");
 
     /// <summary>Runs a statement without results.</summary>
     /// <param name="connection">Open connection.</param>

@@ -186,13 +186,15 @@ public sealed class QuickBucketTests
     [Fact]
     public async Task A_source_row_removed_without_its_delete_trigger_turns_the_buckets_off_and_is_found_extra()
     {
-        // SQLite's REPLACE removes a row that conflicts on another unique column without firing delete triggers (recursive
-        // triggers are off): change capture misses the deletion, so the buckets still count the row.
+        // SQLite's REPLACE removes a row that conflicts on another unique column without firing delete triggers when
+        // recursive triggers are off (SQLite's default, and so on any connection but Rollout's): change capture misses the
+        // deletion, so the buckets still count the row.
         await using var p = await SyncedAsync(1, 1_000);
         await p.ExecuteSourceAsync("UPDATE Orders SET TotalCents = OrderId * 100");
         await p.Processor().DrainAsync(CancellationToken.None);
         await p.ExecuteSourceAsync("CREATE UNIQUE INDEX orders_total ON Orders (TotalCents)");
-        await p.ExecuteSourceAsync("INSERT OR REPLACE INTO Orders VALUES (5000, 1, 500, 'new')"); // removes order 5
+        await ElsewhereAsync(p.Source.Database.Path, "INSERT OR REPLACE INTO Orders VALUES (5000, 1, 500, 'new')"); // removes order 5
+
         await p.Processor().DrainAsync(CancellationToken.None);
 
         var buckets = await p.Source.QuickBucketsAsync(1_000, CancellationToken.None);
@@ -204,11 +206,33 @@ public sealed class QuickBucketTests
     }
 
     [Fact]
+    public async Task A_replace_through_Rollouts_own_connection_fires_the_delete_triggers_so_change_capture_and_the_buckets_see_it()
+    {
+        await using var p = await SyncedAsync(1, 1_000);
+        await p.ExecuteSourceAsync("UPDATE Orders SET TotalCents = OrderId * 100");
+        await p.Processor().DrainAsync(CancellationToken.None);
+        await p.ExecuteSourceAsync("CREATE UNIQUE INDEX orders_total ON Orders (TotalCents)");
+        var before = await p.Source.GetCurrentVersionAsync(CancellationToken.None);
+        await p.ExecuteSourceAsync("INSERT OR REPLACE INTO Orders VALUES (5000, 1, 500, 'new')"); // removes order 5
+        var changes = await p.Source.ReadChangesAsync(before, 100, CancellationToken.None);
+        await p.Processor().DrainAsync(CancellationToken.None);
+
+        var buckets = await p.Source.QuickBucketsAsync(1_000, CancellationToken.None);
+        var run = await p.Reconciler().RunAsync(new ReconcileOptions { Mode = RepairMode.Report }, null, CancellationToken.None);
+
+        Assert.Equal(["[5000]:Insert", "[5]:Delete"], changes.Select(c => $"{c.Key.Text}:{c.Operation}").Order(StringComparer.Ordinal));
+        Assert.NotNull(buckets);
+        Assert.Equal(1_000, buckets.Buckets.Sum(b => b.Digest.Count));
+        Assert.Equal((0L, 1_000L), (run.Counts.Drifted, run.Counts.Compared));
+    }
+
+    [Fact]
     public async Task A_document_replaced_outside_the_pipeline_turns_the_buckets_off_until_set_up_sums_them_again()
     {
-        // INSERT OR REPLACE deletes the old document without firing delete triggers: here a live document becomes a tombstone.
+        // INSERT OR REPLACE, from a connection with SQLite's defaults (a manual fix), deletes the old document without firing
+        // delete triggers: here a live document becomes a tombstone.
         await using var p = await SyncedAsync(1, 1_000);
-        await p.ExecuteTargetAsync("""
+        await ElsewhereAsync(p.TargetDb.Path, """
             INSERT OR REPLACE INTO documents_orders (sort_key, source_key, id, pk, source_version, hash, json, deleted, etag, pipeline_etag, digest, quick_digest)
             SELECT sort_key, source_key, id, pk, source_version, NULL, NULL, 1, etag + 1, etag + 1, 0, 0 FROM documents_orders WHERE source_key = '[17]'
             """);
@@ -251,6 +275,16 @@ public sealed class QuickBucketTests
         Assert.Null(buckets);
         Assert.Equal(["[\"abc\"]:Missing"], await KeysAsync(p, run.Id));
         Assert.Equal(601, run.Counts.Compared);
+    }
+
+    /// <summary>Runs a statement on a connection of SQLite's defaults (another program's, not Rollout's).</summary>
+    private static async Task ElsewhereAsync(string path, string sql)
+    {
+        await using var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync();
+        await using var command = other.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
     }
 
     private static long Integer(SourceKey key) => key.TryGetSingleInteger(out var value) ? value : throw new InvalidOperationException($"{key.Text} is not an integer key");
