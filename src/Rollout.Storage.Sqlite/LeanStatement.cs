@@ -36,17 +36,9 @@ internal sealed class LeanStatement : IDisposable
         {
             foreach (SqliteParameter parameter in command.Parameters)
             {
-                var index = raw.sqlite3_bind_parameter_index(statement, parameter.ParameterName);
-                if (index > 0)
+                if (lean.ParameterIndex(parameter.ParameterName) is var index and > 0)
                 {
-                    Check(db, parameter.Value switch
-                    {
-                        long l => raw.sqlite3_bind_int64(statement, index, l),
-                        int i => raw.sqlite3_bind_int64(statement, index, i),
-                        string text => raw.sqlite3_bind_text(statement, index, text),
-                        byte[] bytes => raw.sqlite3_bind_blob(statement, index, bytes),
-                        _ => raw.sqlite3_bind_null(statement, index),
-                    });
+                    lean.Bind(index, parameter.Value);
                 }
             }
 

@@ -183,7 +183,6 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     {
         var buckets = Identifiers.QuoteSqlite(TableName + "__qd");
         var key = Identifiers.QuoteSqlite(_keys[0]);
-        string Trigger(string suffix) => Identifiers.QuoteSqlite($"{TableName}__qd_{suffix}");
         // Only integer keys are bucketed: a text value in an INTEGER column (SQLite keeps it as text) is left out, so the
         // buckets count fewer rows than the table and QuickBucketsAsync declines them.
         string Live(string row) => $"{row}.deleted = 0 AND typeof({row}.{key}) = 'integer'";
@@ -196,7 +195,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         var inPlace = $"{Live("OLD")} AND {Live("NEW")} AND OLD.{key} = NEW.{key}";
         var move = $"UPDATE {buckets} SET s = s + {QuickDigest.Sql($"NEW.{key}", "NEW.version")} - {QuickDigest.Sql($"OLD.{key}", "OLD.version")} WHERE bucket = NEW.{key} >> {BucketBits};";
         var sql = new StringBuilder()
-            .AppendLine(CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("i")}; DROP TRIGGER IF EXISTS {Trigger("u")}; DROP TRIGGER IF EXISTS {Trigger("m")}; DROP TRIGGER IF EXISTS {Trigger("d")};");
+            .AppendLine(BucketTriggers.Drop(TableName));
         if (create)
         {
             sql.AppendLine(CultureInfo.InvariantCulture, $"CREATE TABLE {buckets} (bucket INTEGER PRIMARY KEY, n INTEGER NOT NULL, s INTEGER NOT NULL);")
@@ -207,13 +206,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
                 .AppendLine(CultureInfo.InvariantCulture, $"  SELECT c.{key} >> {BucketBits}, COUNT(*), SUM({QuickDigest.Sql($"c.{key}", "c.version")}) FROM {_changeTable} c WHERE {Live("c")} GROUP BY 1;");
         }
 
-        // Short names: a table name may take all but 12 of an identifier's 128 characters (its change table's index).
-        return sql
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("i")} AFTER INSERT ON {_changeTable} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("u")} AFTER UPDATE ON {_changeTable} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("m")} AFTER UPDATE ON {_changeTable} WHEN {inPlace} BEGIN\n  {move}\nEND;")
-            .AppendLine(CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("d")} AFTER DELETE ON {_changeTable} BEGIN\n  {Remove("OLD")}\nEND;")
-            .ToString();
+        return sql.Append(BucketTriggers.Create(TableName, _changeTable, Add, Remove, inPlace, move)).ToString();
     }
 
     /// <summary>

@@ -121,7 +121,6 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
     private string BucketsSql(bool create)
     {
         var buckets = Identifiers.QuoteSqlite(DocumentTable + "__qd");
-        string Trigger(string suffix) => Identifiers.QuoteSqlite($"{DocumentTable}__qd_{suffix}");
         static string Prefix(string row) => $"CASE WHEN length({row}.sort_key) = 9 AND substr({row}.sort_key, 1, 1) = x'20' THEN substr({row}.sort_key, 1, 8) ELSE x'' END";
         // r counts every row, tombstones too; n, s and t the live documents.
         static string Sums(string row) =>
@@ -136,7 +135,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         const string inPlace = "OLD.deleted = 0 AND NEW.deleted = 0 AND OLD.sort_key = NEW.sort_key";
         var move = $"UPDATE {buckets} SET s = s + NEW.quick_digest - OLD.quick_digest, t = t + (NEW.etag <> NEW.pipeline_etag) - (OLD.etag <> OLD.pipeline_etag) WHERE prefix = {Prefix("NEW")};";
         var sql = new StringBuilder()
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TRIGGER IF EXISTS {Trigger("i")}; DROP TRIGGER IF EXISTS {Trigger("u")}; DROP TRIGGER IF EXISTS {Trigger("m")}; DROP TRIGGER IF EXISTS {Trigger("d")};");
+            .AppendLine(BucketTriggers.Drop(DocumentTable));
         if (create)
         {
             sql.AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"DROP TABLE IF EXISTS {buckets};")
@@ -145,33 +144,19 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
                 .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"  SELECT {Prefix("d")}, COUNT(*), SUM(d.deleted = 0), SUM(CASE WHEN d.deleted = 0 THEN d.quick_digest ELSE 0 END), SUM(d.deleted = 0 AND d.etag <> d.pipeline_etag) FROM {_documents} d GROUP BY 1;");
         }
 
-        // Short names: a container name may take all but a few of an identifier's 128 characters.
-        return sql
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("i")} AFTER INSERT ON {_documents} BEGIN\n  {Add("NEW")}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("u")} AFTER UPDATE ON {_documents} WHEN NOT ({inPlace}) BEGIN\n  {Remove("OLD")}\n  {Add("NEW")}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("m")} AFTER UPDATE ON {_documents} WHEN {inPlace} BEGIN\n  {move}\nEND;")
-            .AppendLine(System.Globalization.CultureInfo.InvariantCulture, $"CREATE TRIGGER {Trigger("d")} AFTER DELETE ON {_documents} BEGIN\n  {Remove("OLD")}\nEND;")
-            .ToString();
+        return sql.Append(BucketTriggers.Create(DocumentTable, _documents, Add, Remove, inPlace, move)).ToString();
     }
 
     /// <inheritdoc />
     public async Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken)
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
-        if (!(await SqliteSourceStore.ColumnsAsync(connection, DocumentTable + "__qd", cancellationToken)).ContainsKey("r"))
-        {
-            return null; // Set up by an older build: the next set-up adds them.
-        }
-
-        // One snapshot: the buckets must count exactly the table's rows, tombstones included. More means a row left the table
-        // without its delete trigger (an INSERT OR REPLACE outside the pipeline replaces a document that way, with
-        // recursive_triggers off); then the run compares segments computed from the rows, and the next set-up sums the
-        // buckets again.
+        // One snapshot: the buckets must exist (an older build's set-up made none) and count exactly the table's rows,
+        // tombstones included. More means a row left the table without its delete trigger (an INSERT OR REPLACE outside the
+        // pipeline replaces a document that way, with recursive_triggers off); then the run compares segments computed from
+        // the rows, and the next set-up sums the buckets again.
         await using var snapshot = connection.BeginTransaction(deferred: true);
-        await using var total = connection.CreateCommand();
-        total.Transaction = snapshot;
-        total.CommandText = $"SELECT (SELECT COALESCE(SUM(r), 0) FROM {Identifiers.QuoteSqlite(DocumentTable + "__qd")}) = (SELECT COUNT(*) FROM {_documents})";
-        if ((long)(await total.ExecuteScalarAsync(cancellationToken))! != 1)
+        if (!await BucketsInStepAsync(connection, snapshot, cancellationToken))
         {
             return null;
         }

@@ -189,12 +189,8 @@ public sealed class QuickBucketTests
         // SQLite's REPLACE removes a row that conflicts on another unique column without firing delete triggers when
         // recursive triggers are off (SQLite's default, and so on any connection but Rollout's): change capture misses the
         // deletion, so the buckets still count the row.
-        await using var p = await SyncedAsync(1, 1_000);
-        await p.ExecuteSourceAsync("UPDATE Orders SET TotalCents = OrderId * 100");
-        await p.Processor().DrainAsync(CancellationToken.None);
-        await p.ExecuteSourceAsync("CREATE UNIQUE INDEX orders_total ON Orders (TotalCents)");
+        await using var p = await SyncedWithUniqueTotalsAsync();
         await ElsewhereAsync(p.Source.Database.Path, "INSERT OR REPLACE INTO Orders VALUES (5000, 1, 500, 'new')"); // removes order 5
-
         await p.Processor().DrainAsync(CancellationToken.None);
 
         var buckets = await p.Source.QuickBucketsAsync(1_000, CancellationToken.None);
@@ -208,10 +204,7 @@ public sealed class QuickBucketTests
     [Fact]
     public async Task A_replace_through_Rollouts_own_connection_fires_the_delete_triggers_so_change_capture_and_the_buckets_see_it()
     {
-        await using var p = await SyncedAsync(1, 1_000);
-        await p.ExecuteSourceAsync("UPDATE Orders SET TotalCents = OrderId * 100");
-        await p.Processor().DrainAsync(CancellationToken.None);
-        await p.ExecuteSourceAsync("CREATE UNIQUE INDEX orders_total ON Orders (TotalCents)");
+        await using var p = await SyncedWithUniqueTotalsAsync();
         var before = await p.Source.GetCurrentVersionAsync(CancellationToken.None);
         await p.ExecuteSourceAsync("INSERT OR REPLACE INTO Orders VALUES (5000, 1, 500, 'new')"); // removes order 5
         var changes = await p.Source.ReadChangesAsync(before, 100, CancellationToken.None);
@@ -275,6 +268,16 @@ public sealed class QuickBucketTests
         Assert.Null(buckets);
         Assert.Equal(["[\"abc\"]:Missing"], await KeysAsync(p, run.Id));
         Assert.Equal(601, run.Counts.Compared);
+    }
+
+    /// <summary>Keys 1 to 1,000 synced, each order's total unique (100 times its key), so that a REPLACE of a new key with a taken total removes that order.</summary>
+    private static async Task<Pipeline> SyncedWithUniqueTotalsAsync()
+    {
+        var p = await SyncedAsync(1, 1_000);
+        await p.ExecuteSourceAsync("UPDATE Orders SET TotalCents = OrderId * 100");
+        await p.Processor().DrainAsync(CancellationToken.None);
+        await p.ExecuteSourceAsync("CREATE UNIQUE INDEX orders_total ON Orders (TotalCents)");
+        return p;
     }
 
     /// <summary>Runs a statement on a connection of SQLite's defaults (another program's, not Rollout's).</summary>

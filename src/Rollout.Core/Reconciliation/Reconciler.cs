@@ -488,15 +488,7 @@ public sealed class Reconciler
 
             segmentCounts = await RepairAsync(run, drifts, segmentCounts, run.Mode == RepairMode.Report ? unrecorded : null, options.PipelineCheckpoint);
             counts = counts.Add(segmentCounts);
-            // The resume point is persisted after a segment with repairs, and otherwise at most once a second: a crash
-            // re-compares at most a second's worth of segments, and clean runs do not pay a durable write each.
-            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || isFinal || unrecorded.Count >= MaxUnrecordedKeys
-                || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
-            {
-                await FlushAsync(run.Id, unrecorded);
-                await _audit.CompleteSegmentAsync(run.Id, isFinal ? upTo : last, counts, CancellationToken.None);
-                persisted = _time.GetTimestamp();
-            }
+            persisted = await PersistIfDueAsync(run, drifts.Count, isFinal, isFinal ? upTo : last, counts, unrecorded, persisted);
 
             run = run with { LastKey = isFinal ? upTo : last, Counts = counts };
             progress?.Invoke(run);
@@ -511,11 +503,30 @@ public sealed class Reconciler
         }
     }
 
+    /// <summary>
+    /// Records the keys waiting to be recorded and the resume point with the counts so far, when due: after a segment with
+    /// repairs, at the end, once report mode holds <see cref="MaxUnrecordedKeys"/>, and otherwise at most once a second (a
+    /// crash re-compares at most a second's worth of segments, and clean runs do not pay a durable write each).
+    /// </summary>
+    /// <returns>When the resume point was last persisted.</returns>
+    private async Task<long> PersistIfDueAsync(ReconcileRun run, int drifted, bool final, SourceKey? lastKey, ReconcileCounts counts,
+        List<AuditedKey> unrecorded, long persisted)
+    {
+        if (!final && !(drifted > 0 && run.Mode != RepairMode.Report) && unrecorded.Count < MaxUnrecordedKeys
+            && _time.GetElapsedTime(persisted) < TimeSpan.FromSeconds(1))
+        {
+            return persisted;
+        }
+
+        await FlushAsync(run.Id, unrecorded);
+        await _audit.CompleteSegmentAsync(run.Id, lastKey, counts, CancellationToken.None);
+        return _time.GetTimestamp();
+    }
+
     /// <summary>Records a cancelled run with its resume point (the last segment completed); the next run resumes it.</summary>
     private async Task<ReconcileRun> CancelAsync(ReconcileRun run, ReconcileCounts counts, List<AuditedKey> unrecorded)
     {
-        await FlushAsync(run.Id, unrecorded);
-        await _audit.CompleteSegmentAsync(run.Id, run.LastKey, counts, CancellationToken.None);
+        await PersistIfDueAsync(run, 0, final: true, run.LastKey, counts, unrecorded, 0);
         var ended = _time.GetUtcNow();
         await _audit.FinishRunAsync(run.Id, ReconcileStatus.Cancelled, counts, ended, CancellationToken.None);
         return run with { Status = ReconcileStatus.Cancelled, Counts = counts, Ended = ended };
@@ -636,13 +647,7 @@ public sealed class Reconciler
             var segmentCounts = await RepairAsync(run, drifts, new ReconcileCounts { Compared = step.CleanBefore }.Add(compared),
                 run.Mode == RepairMode.Report ? unrecorded : null, options.PipelineCheckpoint);
             counts = counts.Add(segmentCounts);
-            if ((drifts.Count > 0 && run.Mode != RepairMode.Report) || unrecorded.Count >= MaxUnrecordedKeys
-                || _time.GetElapsedTime(persisted) >= TimeSpan.FromSeconds(1))
-            {
-                await FlushAsync(run.Id, unrecorded);
-                await _audit.CompleteSegmentAsync(run.Id, upTo, counts, CancellationToken.None);
-                persisted = _time.GetTimestamp();
-            }
+            persisted = await PersistIfDueAsync(run, drifts.Count, final: false, upTo, counts, unrecorded, persisted);
 
             run = run with { LastKey = upTo, Counts = counts };
             progress?.Invoke(run);
@@ -651,8 +656,7 @@ public sealed class Reconciler
         }
 
         counts = counts.Add(new ReconcileCounts { Compared = plan.CleanAfter });
-        await FlushAsync(run.Id, unrecorded);
-        await _audit.CompleteSegmentAsync(run.Id, null, counts, CancellationToken.None);
+        await PersistIfDueAsync(run, 0, final: true, null, counts, unrecorded, persisted);
         run = run with { LastKey = null, Counts = counts };
         progress?.Invoke(run);
         return await CompleteAsync(run, counts);
