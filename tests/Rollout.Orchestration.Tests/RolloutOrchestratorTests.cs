@@ -36,7 +36,10 @@ public sealed class RolloutOrchestratorTests
 
         // Every phase change and verdict is measured (OpenTelemetry instruments on the host's meter).
         Assert.Equal(["shadow:0:", "canary:5:", "full:100:"], phaseChanges.ToArray());
-        Assert.Equal(["shadow:healthy:True", "canary:healthy:True", "full:healthy:True"], verdicts.Where(v => v.EndsWith(":True", StringComparison.Ordinal)).ToArray());
+        // (A bake that ends short of the minimum samples, as on a loaded machine, is extended: its insufficientData verdict is
+        // not the phase's last.)
+        Assert.Equal(["shadow:healthy:True", "canary:healthy:True", "full:healthy:True"],
+            verdicts.Where(v => v.EndsWith(":True", StringComparison.Ordinal) && !v.Contains(":insufficientData:", StringComparison.Ordinal)).ToArray());
 
         Assert.Equal(OrchestrationRuntimeStatus.Completed, end.RuntimeStatus);
         Assert.Equal("completed", end.Result!.Outcome);

@@ -290,19 +290,28 @@ public sealed class GateTests : IAsyncLifetime
     public async Task Every_request_is_a_span_tagged_like_its_decision_so_a_trace_store_can_rebuild_the_health_window()
     {
         await Expose(100, ReadMode.Live);
-        var spans = new List<System.Diagnostics.Activity>();
+        // The listener hears every test running in parallel: this test's spans are those of its own trace.
+        var stopped = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var testSource = new System.Diagnostics.ActivitySource("Rollout.Tests.GateSpans");
         using var listener = new System.Diagnostics.ActivityListener
         {
-            ShouldListenTo = source => source.Name == Rollout.Core.RolloutMetrics.Name,
+            ShouldListenTo = source => source.Name == Rollout.Core.RolloutMetrics.Name || source == testSource,
             Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = spans.Add,
+            ActivityStopped = stopped.Enqueue,
         };
         System.Diagnostics.ActivitySource.AddActivityListener(listener);
         using var gate = _rollout.Gate(Options());
 
-        await gate.WriteAsync("user-1", (_, _) => throw new InvalidOperationException("boom"), _ => Task.CompletedTask);
-        await gate.WriteAsync("user-2", (_, _) => Task.CompletedTask, _ => Task.CompletedTask);
-        await gate.ReadAsync("user-3", new SourceKey("[1]"));
+        System.Diagnostics.ActivityTraceId trace;
+        using (var test = testSource.StartActivity("test"))
+        {
+            trace = test!.TraceId;
+            await gate.WriteAsync("user-1", (_, _) => throw new InvalidOperationException("boom"), _ => Task.CompletedTask);
+            await gate.WriteAsync("user-2", (_, _) => Task.CompletedTask, _ => Task.CompletedTask);
+            await gate.ReadAsync("user-3", new SourceKey("[1]"));
+        }
+
+        var spans = stopped.Where(a => a.TraceId == trace).ToArray();
 
         static (string Name, object? Kind, object? Path, object? Outcome, System.Diagnostics.ActivityStatusCode Status) View(System.Diagnostics.Activity a) =>
             (a.OperationName, a.GetTagItem("rollout.kind"), a.GetTagItem("rollout.path"), a.GetTagItem("rollout.outcome"), a.Status);
