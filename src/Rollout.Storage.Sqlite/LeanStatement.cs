@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Rollout.Core.Translation;
 using SQLitePCL;
 
 namespace Rollout.Storage.Sqlite;
@@ -10,7 +11,11 @@ namespace Rollout.Storage.Sqlite;
 /// write binds by index without the provider's per-execution binding by name. Parameters are bound from a
 /// <see cref="SqliteCommand"/> built as usual.
 /// </summary>
-internal sealed class LeanStatement : IDisposable
+/// <remarks>
+/// As an <see cref="ISourceRecord"/> it is the current row, read in place: its values are the ones <see cref="GetValue"/>
+/// gives, integers as <see cref="SourceValueKind.WholeNumber"/>, text as <see cref="SourceValueKind.Text"/>.
+/// </remarks>
+internal sealed class LeanStatement : IDisposable, ISourceRecord
 {
     private readonly sqlite3 _db;
     private readonly sqlite3_stmt _statement;
@@ -111,6 +116,19 @@ internal sealed class LeanStatement : IDisposable
 
     /// <summary>The bytes of a BLOB value, valid until the next <see cref="Read"/>.</summary>
     public ReadOnlySpan<byte> GetBlobSpan(int i) => raw.sqlite3_column_blob(_statement, i);
+
+    /// <inheritdoc />
+    public SourceValueKind KindOf(int ordinal) => raw.sqlite3_column_type(_statement, ordinal) switch
+    {
+        raw.SQLITE_INTEGER => SourceValueKind.WholeNumber,
+        raw.SQLITE_TEXT => SourceValueKind.Text,
+        raw.SQLITE_NULL => SourceValueKind.Null,
+        _ => SourceValueKind.Other,
+    };
+
+    /// <inheritdoc />
+    /// <remarks>The text's bytes as stored (the database's encoding is UTF-8; the blob accessor does not convert them).</remarks>
+    public ReadOnlySpan<byte> GetUtf8(int ordinal) => raw.sqlite3_column_blob(_statement, ordinal);
 
     public void Dispose() => _statement.Dispose();
 

@@ -39,7 +39,7 @@ public sealed record SourceKey(string Text)
                     throw new ArgumentException($"A key value cannot be encoded: {error}.", nameof(values));
                 }
 
-                scalar.WriteTo(writer);
+                scalar.WriteTo(writer, []);
             }
 
             writer.WriteEndArray();

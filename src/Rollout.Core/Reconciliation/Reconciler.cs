@@ -31,6 +31,49 @@ public interface IReconcileSource : ISourceReader
     /// <param name="maxBuckets">At most this many buckets (bounds the memory of a run).</param>
     /// <param name="cancellationToken">Cancellation.</param>
     Task<QuickBuckets?> QuickBucketsAsync(int maxBuckets, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deep mode: up to <paramref name="max"/> rows after <paramref name="after"/> in key order, each as its key, version and
+    /// the content hash of its document as <paramref name="translator"/> gives it (or the errors that keep it from
+    /// translating). A store may hash each row where its reader holds it (<see cref="ISourceRecord"/>), without building a
+    /// <see cref="SourceRow"/> (then <see cref="SourceEntry.Row"/> is null, and a repair reads the row again); by default
+    /// this reads a batch with <see cref="ISourceReader.ReadBatchAsync"/> and hashes its rows on every core.
+    /// </summary>
+    /// <param name="after">Last key already read, or null to start.</param>
+    /// <param name="max">Batch size.</param>
+    /// <param name="translator">The rollout's compiled mapping.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    Task<IReadOnlyList<SourceEntry>> ReadHashesAsync(SourceKey? after, int max, DocumentTranslator translator, CancellationToken cancellationToken) =>
+        SourceHashing.ReadAndHashAsync(this, after, max, translator, cancellationToken);
+}
+
+/// <summary>The default of <see cref="IReconcileSource.ReadHashesAsync"/>: a batch of rows, hashed on every core.</summary>
+public static class SourceHashing
+{
+    /// <summary>Reads a batch with <see cref="ISourceReader.ReadBatchAsync"/> and hashes its rows (each entry keeps its row).</summary>
+    /// <param name="source">The source.</param>
+    /// <param name="after">Last key already read, or null to start.</param>
+    /// <param name="max">Batch size.</param>
+    /// <param name="translator">The rollout's compiled mapping.</param>
+    /// <param name="cancellationToken">Cancellation.</param>
+    public static async Task<IReadOnlyList<SourceEntry>> ReadAndHashAsync(ISourceReader source, SourceKey? after, int max, DocumentTranslator translator, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(translator);
+        var rows = await source.ReadBatchAsync(after, max, cancellationToken);
+        // Rows are independent and cost about a microsecond each: in chunks, on every core.
+        const int chunk = 512;
+        var entries = new SourceEntry[rows.Count];
+        Parallel.For(0, (rows.Count + chunk - 1) / chunk, c =>
+        {
+            for (var i = c * chunk; i < Math.Min(rows.Count, (c + 1) * chunk); i++)
+            {
+                var hash = translator.Hash(rows[i].Row, out var errors);
+                entries[i] = new SourceEntry(rows[i].Key, rows[i].Version, hash, errors, rows[i].Row);
+            }
+        });
+        return entries;
+    }
 }
 
 /// <summary>
@@ -464,7 +507,7 @@ public sealed class Reconciler
                 _lastSettled = raw.SettledByDigest;
             }
 
-            var segment = raw.PendingEntries is { } translating ? await translating : raw.Entries ?? [];
+            var segment = raw.Entries ?? [];
             var upTo = isFinal ? run.To : last;
             var drifts = new List<Drift>();
             var segmentCounts = raw.SettledByDigest
@@ -684,12 +727,11 @@ public sealed class Reconciler
     }
 
     /// <summary>
-    /// A segment as read: (key, version) entries in quick mode, rows being translated in deep mode, settled by digests,
+    /// A segment as read: (key, version) entries in quick mode, (key, version, hash) entries in deep mode, settled by digests,
     /// known by its quick digests (source, target) to differ, or waiting for the target's digest.
     /// </summary>
     private sealed record RawSegment(IReadOnlyList<SourceEntry>? Entries, bool SettledByDigest = false,
-        (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null,
-        Task<SourceEntry[]>? PendingEntries = null);
+        (RangeDigest Source, RangeDigest Target)? Differing = null, RangeDigest SourceDigest = default, Task<RangeDigest>? PendingTarget = null);
 
     private async Task<(RawSegment Segment, SourceKey? Last, bool IsFinal, int Rows)> ReadSegmentAsync(ReconcileRun run, SourceKey? after, int size)
     {
@@ -697,16 +739,16 @@ public sealed class Reconciler
         RawSegment segment;
         if (run.Depth == ReconcileDepth.Deep)
         {
-            var rows = await _source.ReadBatchAsync(after, size, CancellationToken.None);
+            // Read and hashed (on another thread: RunAsync reads the next segment while it compares this one).
+            var entries = await _source.ReadHashesAsync(after, size, _translator, CancellationToken.None);
             if (run.To is { } to)
             {
                 // Keys beyond the range's upper bound belong to no segment.
-                rows = rows.Where(r => SortKey.Compare(r.Key.Sort, to.Sort) <= 0).ToArray();
+                entries = entries.Where(e => SortKey.Compare(e.Key.Sort, to.Sort) <= 0).ToArray();
             }
 
-            // Translated on other threads while the next segment is read (and compared while the one after is read).
-            segment = new RawSegment(null, PendingEntries: Task.Run(() => Translate(rows)));
-            keys = rows.Select(r => r.Key).ToArray();
+            segment = new RawSegment(entries);
+            keys = entries.Select(e => e.Key).ToArray();
         }
         else
         {
@@ -737,27 +779,6 @@ public sealed class Reconciler
         var isFinal = keys.Length < size || (run.To is { } bound && keys.Length > 0 && SortKey.Compare(keys[^1].Sort, bound.Sort) == 0);
         return (segment, keys.Length > 0 ? keys[^1] : after, isFinal, keys.Length);
     }
-
-    private SourceEntry[] Translate(IReadOnlyList<SnapshotRow> rows)
-    {
-        // Translation is the deep mode's main cost and rows are independent: use every core, in chunks (rows cost about a
-        // microsecond each). Only the content hash is kept; a repair translates its row again for the document.
-        var entries = new SourceEntry[rows.Count];
-        Parallel.For(0, (rows.Count + TranslationChunk - 1) / TranslationChunk, chunk =>
-        {
-            var end = Math.Min(rows.Count, (chunk + 1) * TranslationChunk);
-            for (var i = chunk * TranslationChunk; i < end; i++)
-            {
-                var r = rows[i];
-                var hash = _translator.Hash(r.Row, out var errors);
-                entries[i] = new SourceEntry(r.Key, r.Version, hash, errors, r.Row);
-            }
-        });
-        return entries;
-    }
-
-    /// <summary>Rows a translation task takes at a time.</summary>
-    private const int TranslationChunk = 512;
 
     /// <summary>
     /// Quick mode: while segments are settled by digests they grow (doubling, up to <see cref="MaxSegmentGrowth"/> times the

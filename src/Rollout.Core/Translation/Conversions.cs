@@ -294,8 +294,17 @@ public static class Conversions
     /// </summary>
     internal static string FormatInstant(DateTimeOffset instant)
     {
+        Span<char> text = stackalloc char[InstantLength];
+        return new string(text[..FormatInstant(instant, text)]);
+    }
+
+    /// <summary>The most characters <see cref="FormatInstant(DateTimeOffset, Span{char})"/> writes.</summary>
+    internal const int InstantLength = 28;
+
+    /// <summary>Writes <see cref="FormatInstant(DateTimeOffset)"/>'s text into <paramref name="text"/> (at least <see cref="InstantLength"/> long); its length.</summary>
+    internal static int FormatInstant(DateTimeOffset instant, Span<char> text)
+    {
         var utc = instant.UtcDateTime;
-        Span<char> text = stackalloc char[28];
         Digits(text[..4], utc.Year);
         text[4] = '-';
         Digits(text.Slice(5, 2), utc.Month);
@@ -321,7 +330,7 @@ public static class Conversions
         }
 
         text[length++] = 'Z';
-        return new string(text[..length]);
+        return length;
 
         // Zero-padded to the span's width ("D4", "D2", "D7").
         static void Digits(Span<char> into, int value) =>
@@ -392,9 +401,10 @@ internal delegate bool Converter(object value, out JsonScalar result, out string
 /// <summary>A JSON value produced by a conversion.</summary>
 internal readonly struct JsonScalar
 {
-    private JsonScalar(JsonScalarKind kind, string? text = null, long integer = 0, decimal exact = 0, double number = 0, JsonElement raw = default)
+    private JsonScalar(JsonScalarKind kind, string? text = null, long integer = 0, decimal exact = 0, double number = 0, JsonElement raw = default, int length = 0)
     {
         Kind = kind;
+        Length = length;
         String = text;
         Long = integer;
         Decimal = exact;
@@ -414,6 +424,9 @@ internal readonly struct JsonScalar
 
     public JsonElement RawElement { get; }
 
+    /// <summary>The byte count of a <see cref="JsonScalarKind.Utf8"/> value (its offset is <see cref="Long"/>).</summary>
+    public int Length { get; }
+
     public static JsonScalar Text(string value) => new(JsonScalarKind.String, text: value);
 
     public static JsonScalar Integer(long value) => new(JsonScalarKind.Long, integer: value);
@@ -426,10 +439,15 @@ internal readonly struct JsonScalar
 
     public static JsonScalar Raw(JsonElement value) => new(JsonScalarKind.Raw, raw: value);
 
+    /// <summary>Text held as UTF-8 in a row's <see cref="Utf8Text"/>, at <paramref name="offset"/> for <paramref name="length"/> bytes.</summary>
+    public static JsonScalar Utf8(int offset, int length) => new(JsonScalarKind.Utf8, integer: offset, length: length);
+
     /// <summary>The value as plain text, for ids, partition keys and templates.</summary>
-    public string AsText() => Kind switch
+    /// <param name="text">The row's UTF-8 text (for a <see cref="JsonScalarKind.Utf8"/> value).</param>
+    public string AsText(ReadOnlySpan<byte> text) => Kind switch
     {
         JsonScalarKind.String => String!,
+        JsonScalarKind.Utf8 => System.Text.Encoding.UTF8.GetString(text.Slice((int)Long, Length)),
         JsonScalarKind.Long => Long.ToString(CultureInfo.InvariantCulture),
         JsonScalarKind.Decimal => Decimal.ToString(CultureInfo.InvariantCulture),
         JsonScalarKind.Double => Double.ToString("R", CultureInfo.InvariantCulture),
@@ -438,11 +456,16 @@ internal readonly struct JsonScalar
         _ => RawElement.GetRawText(),
     };
 
-    public void WriteTo(Utf8JsonWriter writer)
+    /// <summary>Writes the value canonically.</summary>
+    /// <param name="writer">Destination.</param>
+    /// <param name="text">The row's UTF-8 text (for a <see cref="JsonScalarKind.Utf8"/> value).</param>
+    public void WriteTo(Utf8JsonWriter writer, ReadOnlySpan<byte> text)
     {
         switch (Kind)
         {
             case JsonScalarKind.String: writer.WriteStringValue(String); break;
+            // The same escaping as for the string it decodes to (the writer's encoder judges code points, not their form).
+            case JsonScalarKind.Utf8: writer.WriteStringValue(text.Slice((int)Long, Length)); break;
             case JsonScalarKind.Long: writer.WriteNumberValue(Long); break;
             // Normalised so that 19.9 and 19.90 hash the same.
             case JsonScalarKind.Decimal: writer.WriteNumberValue(Decimal / 1.000000000000000000000000000000000m); break;
@@ -463,4 +486,5 @@ internal enum JsonScalarKind
     True,
     False,
     Raw,
+    Utf8,
 }

@@ -100,13 +100,13 @@ public sealed partial class DocumentTranslator
     {
         ArgumentNullException.ThrowIfNull(row);
         var scratch = _threadScratch ??= new Scratch();
-        if (Write(row, scratch, out var id) is { } errors)
+        if (Write(row, Bind(row.Schema), scratch, out var id) is { } errors)
         {
             return TranslationResult.Failure(errors);
         }
 
         var json = scratch.Buffer.WrittenSpan.ToArray();
-        var partitionKey = scratch.Values[_partitionKey.Index]!.Value.AsText();
+        var partitionKey = scratch.Values[_partitionKey.Index]!.Value.AsText(scratch.Text.Written);
         return TranslationResult.Success(new TranslatedDocument(id!, partitionKey, json, new ContentHash(XxHash128.HashToUInt128(json))));
     }
 
@@ -120,13 +120,47 @@ public sealed partial class DocumentTranslator
     public ContentHash? Hash(SourceRow row, out IReadOnlyList<TranslationError>? errors)
     {
         ArgumentNullException.ThrowIfNull(row);
+        return Hash(row, row.Schema, out errors);
+    }
+
+    /// <summary>
+    /// The content hash of the document of the row a reader is on, exactly as <see cref="Hash(SourceRow, out IReadOnlyList{TranslationError}?)"/>
+    /// computes it for the same values as a <see cref="SourceRow"/>: integers and UTF-8 text are converted where they lie
+    /// (no value is boxed, no text decoded, for the common conversions); any other value is read as an object.
+    /// </summary>
+    /// <param name="record">The row, valid for the duration of the call.</param>
+    /// <param name="schema">The reader's column names (the translator resolves the mapping's columns once per schema).</param>
+    /// <param name="errors">Every failing field, when the row cannot be translated.</param>
+    /// <returns>The hash, or null when the row cannot be translated.</returns>
+    public ContentHash? Hash(ISourceRecord record, SourceSchema schema, out IReadOnlyList<TranslationError>? errors)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ArgumentNullException.ThrowIfNull(schema);
         var scratch = _threadScratch ??= new Scratch();
-        errors = Write(row, scratch, out _);
+        errors = Write(record, Bind(schema), scratch, out _);
         return errors is null ? new ContentHash(XxHash128.HashToUInt128(scratch.Buffer.WrittenSpan)) : null;
     }
 
+    /// <summary>The ordinals of every leaf's columns in a schema (-1 for a column it lacks), resolved once per schema.</summary>
+    private int[][] Bind(SourceSchema schema)
+    {
+        // Readers share one schema for all their rows: the last binding almost always serves.
+        if (_binding is { } last && ReferenceEquals(last.Schema, schema))
+        {
+            return last.Ordinals;
+        }
+
+        var ordinals = _leaves.Select(l => l.Columns.Select(schema.IndexOf).ToArray()).ToArray();
+        _binding = new Binding(schema, ordinals);
+        return ordinals;
+    }
+
+    private sealed record Binding(SourceSchema Schema, int[][] Ordinals);
+
+    private volatile Binding? _binding;
+
     /// <summary>Evaluates every field and writes the canonical JSON into the thread's buffer; the errors, or null on success.</summary>
-    private List<TranslationError>? Write(SourceRow row, Scratch scratch, out string? id)
+    private List<TranslationError>? Write(ISourceRecord record, int[][] ordinals, Scratch scratch, out string? id)
     {
         // One value array, buffer and writer per thread, reused row after row: translation runs for every change of the
         // feed and every row of a deep reconciliation. Every value of this row is assigned before it is read.
@@ -135,11 +169,12 @@ public sealed partial class DocumentTranslator
             scratch.Values = new JsonScalar?[_leaves.Length];
         }
 
+        scratch.Text.Clear();
         var values = scratch.Values;
         List<TranslationError>? errors = null;
         for (var i = 0; i < _leaves.Length; i++)
         {
-            if (_leaves[i].Evaluate(row, out var value, out var error))
+            if (_leaves[i].Evaluate(record, ordinals[i], scratch.Text, out var value, out var error))
             {
                 values[i] = value;
             }
@@ -153,7 +188,7 @@ public sealed partial class DocumentTranslator
         id = null;
         if (values[_id.Index] is { } idValue)
         {
-            id = idValue.AsText();
+            id = idValue.AsText(scratch.Text.Written);
             if (id.Length == 0 || id.Length > 1023 || id.AsSpan().IndexOfAny(ForbiddenIdCharacters) >= 0)
             {
                 (errors ??= []).Add(new TranslationError(IdField, _id.Columns.FirstOrDefault(), TranslationErrorKind.ConversionFailed,
@@ -168,7 +203,7 @@ public sealed partial class DocumentTranslator
 
         scratch.Buffer.ResetWrittenCount();
         scratch.Writer.Reset(scratch.Buffer);
-        WriteNode(_root, values, scratch.Writer);
+        WriteNode(_root, values, scratch.Text.Written, scratch.Writer);
         scratch.Writer.Flush();
         return null;
     }
@@ -182,6 +217,9 @@ public sealed partial class DocumentTranslator
 
         public ArrayBufferWriter<byte> Buffer { get; } = new(1024);
 
+        /// <summary>The UTF-8 text of the row's values read in place (<see cref="JsonScalar.Utf8"/> points into it).</summary>
+        public Utf8Text Text { get; } = new();
+
         public Utf8JsonWriter Writer { get; } = new(new ArrayBufferWriter<byte>(1), new JsonWriterOptions
         {
             SkipValidation = true,
@@ -189,7 +227,7 @@ public sealed partial class DocumentTranslator
         });
     }
 
-    private static void WriteNode(Node node, JsonScalar?[] values, Utf8JsonWriter writer)
+    private static void WriteNode(Node node, JsonScalar?[] values, ReadOnlySpan<byte> text, Utf8JsonWriter writer)
     {
         writer.WriteStartObject();
         foreach (var (name, child, leaf) in node.Ordered)
@@ -197,11 +235,11 @@ public sealed partial class DocumentTranslator
             writer.WritePropertyName(name);
             if (child is not null)
             {
-                WriteNode(child, values, writer);
+                WriteNode(child, values, text, writer);
             }
             else if (values[leaf!.Index] is { } value)
             {
-                value.WriteTo(writer);
+                value.WriteTo(writer, text);
             }
             else
             {
@@ -217,7 +255,7 @@ public sealed partial class DocumentTranslator
         if (rule.Const is { } constant)
         {
             var copy = constant.Clone();
-            return new Leaf(path, [], required, index, (SourceRow _, out JsonScalar? value, out TranslationError? error) =>
+            return new Leaf(path, [], required, index, (ISourceRecord _, int[] _, Utf8Text _, out JsonScalar? value, out TranslationError? error) =>
             {
                 error = null;
                 value = copy.ValueKind == JsonValueKind.Null ? null : JsonScalar.Raw(copy);
@@ -229,25 +267,28 @@ public sealed partial class DocumentTranslator
         {
             var parts = TemplateParts(template);
             var columns = parts.Where(p => p.IsColumn).Select(p => p.Text).Distinct(StringComparer.OrdinalIgnoreCase).ToArray();
-            return new Leaf(path, columns, required, index, (SourceRow row, out JsonScalar? value, out TranslationError? error) =>
+            // Each column part's position in the leaf's columns (and so in its ordinals).
+            var slots = parts.Select(p => p.IsColumn ? Array.FindIndex(columns, c => string.Equals(c, p.Text, StringComparison.OrdinalIgnoreCase)) : -1).ToArray();
+            return new Leaf(path, columns, required, index, (ISourceRecord row, int[] ordinals, Utf8Text _, out JsonScalar? value, out TranslationError? error) =>
             {
                 var text = new System.Text.StringBuilder();
-                foreach (var part in parts)
+                for (var p = 0; p < parts.Count; p++)
                 {
+                    var part = parts[p];
                     if (!part.IsColumn)
                     {
                         text.Append(part.Text);
                         continue;
                     }
 
-                    if (!Read(row, path, part.Text, required: true, out var raw, out error))
+                    if (!Read(row, ordinals[slots[p]], path, part.Text, required: true, out var raw, out error))
                     {
                         value = null;
                         return false;
                     }
 
-                    text.Append(Conversions.Natural(raw!, out var scalar, out _)
-                        ? scalar.AsText()
+                    text.Append(Conversions.Natural(raw!, out var scalar, out var unconvertible)
+                        ? scalar.AsText([])
                         : System.Convert.ToString(raw, System.Globalization.CultureInfo.InvariantCulture));
                 }
 
@@ -264,10 +305,21 @@ public sealed partial class DocumentTranslator
             throw new ArgumentException($"Unknown conversion '{name}'.", nameof(rule));
         }
 
-        return new Leaf(path, [column], required, index, (SourceRow row, out JsonScalar? value, out TranslationError? error) =>
+        var inPlace = RecordConversions.For(rule.Convert);
+        return new Leaf(path, [column], required, index, (ISourceRecord row, int[] ordinals, Utf8Text text, out JsonScalar? value, out TranslationError? error) =>
         {
             value = null;
-            if (!Read(row, path, column, required, out var raw, out error))
+            var ordinal = ordinals[0];
+            if (inPlace is not null && ordinal >= 0 && row.KindOf(ordinal) is var kind and (SourceValueKind.WholeNumber or SourceValueKind.Text)
+                && inPlace(row, ordinal, kind, text, out var converted))
+            {
+                // Read where it lies; anything the in-place conversion does not take is read as an object below.
+                value = converted;
+                error = null;
+                return true;
+            }
+
+            if (!Read(row, ordinal, path, column, required, out var raw, out error))
             {
                 return false;
             }
@@ -289,14 +341,17 @@ public sealed partial class DocumentTranslator
         });
     }
 
-    private static bool Read(SourceRow row, string path, string column, bool required, out object? value, out TranslationError? error)
+    private static bool Read(ISourceRecord row, int ordinal, string path, string column, bool required, out object? value, out TranslationError? error)
     {
         error = null;
-        if (!row.TryGet(column, out value))
+        value = null;
+        if (ordinal < 0)
         {
             error = new TranslationError(path, column, TranslationErrorKind.MissingColumn, $"the source row has no column '{column}'");
             return false;
         }
+
+        value = row.GetValue(ordinal);
 
         if (value is null && required)
         {
@@ -335,7 +390,7 @@ public sealed partial class DocumentTranslator
 
     private static readonly System.Buffers.SearchValues<char> ForbiddenIdCharacters = System.Buffers.SearchValues.Create("/\\?#");
 
-    private delegate bool LeafEvaluator(SourceRow row, out JsonScalar? value, out TranslationError? error);
+    private delegate bool LeafEvaluator(ISourceRecord row, int[] ordinals, Utf8Text text, out JsonScalar? value, out TranslationError? error);
 
     private sealed class Leaf(string path, string[] columns, bool required, int index, LeafEvaluator evaluate)
     {
@@ -345,9 +400,9 @@ public sealed partial class DocumentTranslator
 
         public int Index { get; } = index;
 
-        public bool Evaluate(SourceRow row, out JsonScalar? value, out TranslationError? error)
+        public bool Evaluate(ISourceRecord row, int[] ordinals, Utf8Text text, out JsonScalar? value, out TranslationError? error)
         {
-            if (!evaluate(row, out value, out error))
+            if (!evaluate(row, ordinals, text, out value, out error))
             {
                 return false;
             }

@@ -32,7 +32,8 @@ public sealed class SourceSchema
 /// <summary>One source row: a schema and its values (null or <see cref="DBNull"/> for SQL NULL).</summary>
 /// <param name="Schema">Column names.</param>
 /// <param name="Values">Values in schema order.</param>
-public sealed record SourceRow(SourceSchema Schema, IReadOnlyList<object?> Values)
+/// <remarks>As an <see cref="ISourceRecord"/>, every non-null value is of kind <see cref="SourceValueKind.Other"/>: read as the object it is.</remarks>
+public sealed record SourceRow(SourceSchema Schema, IReadOnlyList<object?> Values) : ISourceRecord
 {
     /// <summary>Builds a row from name/value pairs (convenient in tests and samples; pipelines share one schema).</summary>
     /// <param name="values">Column values.</param>
@@ -55,4 +56,16 @@ public sealed record SourceRow(SourceSchema Schema, IReadOnlyList<object?> Value
     }
 
     internal static object? Normalize(object? value) => value is DBNull ? null : value;
+
+    /// <inheritdoc />
+    SourceValueKind ISourceRecord.KindOf(int ordinal) => Normalize(Values[ordinal]) is null ? SourceValueKind.Null : SourceValueKind.Other;
+
+    /// <inheritdoc />
+    long ISourceRecord.GetInt64(int ordinal) => throw new InvalidOperationException("A SourceRow's values are read as objects.");
+
+    /// <inheritdoc />
+    ReadOnlySpan<byte> ISourceRecord.GetUtf8(int ordinal) => throw new InvalidOperationException("A SourceRow's values are read as objects.");
+
+    /// <inheritdoc />
+    object? ISourceRecord.GetValue(int ordinal) => Normalize(Values[ordinal]);
 }
