@@ -53,6 +53,17 @@ public sealed class HashedReadTests
     }
 
     [Fact]
+    public void The_column_reads_go_straight_to_the_bundled_engine_where_SQLitePCLRaw_uses_it()
+    {
+        // The bundled e_sqlite3 is what the Microsoft.Data.Sqlite package brings on Linux, Windows and macOS: the direct
+        // accessors must be in use there (the tests above compare what they read with SQLitePCLRaw's own reads).
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection("Data Source=:memory:");
+        connection.Open(); // as before any statement: this sets SQLitePCLRaw's provider
+        Assert.Equal("e_sqlite3", SQLitePCL.raw.GetNativeLibraryName());
+        Assert.True(NativeColumns.Available);
+    }
+
+    [Fact]
     public async Task A_split_batch_of_a_composite_key_holds_each_row_once_in_key_order()
     {
         await using var p = await Pipeline.CreateAsync(initialize: false);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text.Json;
 
 namespace Rollout.Core.Translation;
@@ -332,9 +333,15 @@ public static class Conversions
         text[length++] = 'Z';
         return length;
 
-        // Zero-padded to the span's width ("D4", "D2", "D7").
-        static void Digits(Span<char> into, int value) =>
-            value.TryFormat(into, out _, into.Length switch { 4 => "D4", 7 => "D7", _ => "D2" }, CultureInfo.InvariantCulture);
+        // Zero-padded to the span's width (4, 7 or 2 digits).
+        static void Digits(Span<char> into, int value)
+        {
+            for (var i = into.Length - 1; i >= 0; i--)
+            {
+                into[i] = (char)('0' + (value % 10));
+                value /= 10;
+            }
+        }
     }
 
     /// <summary>
@@ -346,7 +353,62 @@ public static class Conversions
     internal static bool TryParseIsoUtc(ReadOnlySpan<char> s, out DateTimeOffset instant)
     {
         instant = default;
-        if (s.Length < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':'
+        if (!TryIsoFields(s, out var f))
+        {
+            return false;
+        }
+
+        var ticks = (long)f.Fraction;
+        for (var i = f.FractionDigits; i < 7; i++)
+        {
+            ticks *= 10;
+        }
+
+        instant = new DateTimeOffset(new DateTime(f.Year, f.Month, f.Day, f.Hour, f.Minute, f.Second, DateTimeKind.Utc).AddTicks(ticks));
+        return true;
+    }
+
+    /// <summary>
+    /// For UTF-8 text of the shapes <see cref="TryParseIsoUtc"/> reads: the text <see cref="FormatInstant(DateTimeOffset)"/>
+    /// gives for its instant, written without building it (the fields are already in canonical order: the separator becomes
+    /// <c>T</c>, the fraction loses its trailing zeros, <c>Z</c> is added); 0 for any other text.
+    /// </summary>
+    /// <param name="s">The text.</param>
+    /// <param name="into">At least <see cref="InstantLength"/> bytes.</param>
+    internal static int TryWriteIsoUtc(ReadOnlySpan<byte> s, Span<byte> into)
+    {
+        if (!TryIsoFields(s, out var f))
+        {
+            return 0;
+        }
+
+        s[..10].CopyTo(into);
+        into[10] = (byte)'T';
+        s.Slice(11, 8).CopyTo(into[11..]);
+        var length = 19;
+        var digits = f.FractionDigits;
+        while (digits > 0 && s[19 + digits] == '0')
+        {
+            digits--;
+        }
+
+        if (digits > 0)
+        {
+            into[length++] = (byte)'.';
+            s.Slice(20, digits).CopyTo(into[length..]);
+            length += digits;
+        }
+
+        into[length++] = (byte)'Z';
+        return length;
+    }
+
+    /// <summary>The fields of <see cref="TryParseIsoUtc"/>'s shapes, in characters or UTF-8 bytes; false for any other text.</summary>
+    private static bool TryIsoFields<T>(ReadOnlySpan<T> s, out IsoFields fields)
+        where T : unmanaged, IBinaryInteger<T>
+    {
+        fields = default;
+        if (s.Length < 19 || !Is(s[4], '-') || !Is(s[7], '-') || !(Is(s[10], ' ') || Is(s[10], 'T')) || !Is(s[13], ':') || !Is(s[16], ':')
             || !Number(s[..4], out var year) || !Number(s.Slice(5, 2), out var month) || !Number(s.Slice(8, 2), out var day)
             || !Number(s.Slice(11, 2), out var hour) || !Number(s.Slice(14, 2), out var minute) || !Number(s.Slice(17, 2), out var second)
             || year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59)
@@ -355,38 +417,52 @@ public static class Conversions
         }
 
         var rest = s[19..];
-        long ticks = 0;
-        if (rest.Length > 0 && rest[0] == '.')
+        int fraction = 0, n = 0;
+        if (rest.Length > 0 && Is(rest[0], '.'))
         {
-            var digits = rest[1..];
-            var n = digits.IndexOfAnyExceptInRange('0', '9');
-            n = n < 0 ? digits.Length : n;
-            if (n is < 1 or > 7 || !Number(digits[..n], out var fraction))
+            while (1 + n < rest.Length && Number(rest.Slice(1 + n, 1), out _))
+            {
+                n++;
+            }
+
+            if (n is < 1 or > 7 || !Number(rest.Slice(1, n), out fraction))
             {
                 return false;
             }
 
-            for (var i = n; i < 7; i++)
-            {
-                fraction *= 10;
-            }
-
-            ticks = fraction;
-            rest = digits[n..];
+            rest = rest[(1 + n)..];
         }
 
-        if (rest.Length > 1 || (rest.Length == 1 && rest[0] != 'Z'))
+        if (rest.Length > 1 || (rest.Length == 1 && !Is(rest[0], 'Z')))
         {
             return false;
         }
 
-        instant = new DateTimeOffset(new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).AddTicks(ticks));
+        fields = new IsoFields(year, month, day, hour, minute, second, fraction, n);
         return true;
 
-        // Digits only: no sign, no white space (the fields are 1 to 7 characters, so never past int's range).
-        static bool Number(ReadOnlySpan<char> digits, out int value) =>
-            int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        static bool Is(T c, char expected) => int.CreateTruncating(c) == expected;
+
+        // ASCII digits only: no sign, no white space (the fields are 1 to 7 characters, so never past int's range).
+        static bool Number(ReadOnlySpan<T> digits, out int value)
+        {
+            value = 0;
+            foreach (var c in digits)
+            {
+                var digit = int.CreateTruncating(c) - '0';
+                if ((uint)digit > 9)
+                {
+                    return false;
+                }
+
+                value = (value * 10) + digit;
+            }
+
+            return true;
+        }
     }
+
+    private readonly record struct IsoFields(int Year, int Month, int Day, int Hour, int Minute, int Second, int Fraction, int FractionDigits);
 
     private static string Show(object value)
     {
@@ -442,12 +518,15 @@ internal readonly struct JsonScalar
     /// <summary>Text held as UTF-8 in a row's <see cref="Utf8Text"/>, at <paramref name="offset"/> for <paramref name="length"/> bytes.</summary>
     public static JsonScalar Utf8(int offset, int length) => new(JsonScalarKind.Utf8, integer: offset, length: length);
 
+    /// <summary>A number's canonical JSON text held in a row's <see cref="Utf8Text"/> (as <see cref="Utf8"/>).</summary>
+    public static JsonScalar Utf8Number(int offset, int length) => new(JsonScalarKind.Utf8Number, integer: offset, length: length);
+
     /// <summary>The value as plain text, for ids, partition keys and templates.</summary>
     /// <param name="text">The row's UTF-8 text (for a <see cref="JsonScalarKind.Utf8"/> value).</param>
     public string AsText(ReadOnlySpan<byte> text) => Kind switch
     {
         JsonScalarKind.String => String!,
-        JsonScalarKind.Utf8 => System.Text.Encoding.UTF8.GetString(text.Slice((int)Long, Length)),
+        JsonScalarKind.Utf8 or JsonScalarKind.Utf8Number => System.Text.Encoding.UTF8.GetString(text.Slice((int)Long, Length)),
         JsonScalarKind.Long => Long.ToString(CultureInfo.InvariantCulture),
         JsonScalarKind.Decimal => Decimal.ToString(CultureInfo.InvariantCulture),
         JsonScalarKind.Double => Double.ToString("R", CultureInfo.InvariantCulture),
@@ -466,6 +545,7 @@ internal readonly struct JsonScalar
             case JsonScalarKind.String: writer.WriteStringValue(String); break;
             // The same escaping as for the string it decodes to (the writer's encoder judges code points, not their form).
             case JsonScalarKind.Utf8: writer.WriteStringValue(text.Slice((int)Long, Length)); break;
+            case JsonScalarKind.Utf8Number: writer.WriteRawValue(text.Slice((int)Long, Length), skipInputValidation: true); break;
             case JsonScalarKind.Long: writer.WriteNumberValue(Long); break;
             // Normalised so that 19.9 and 19.90 hash the same.
             case JsonScalarKind.Decimal: writer.WriteNumberValue(Decimal / 1.000000000000000000000000000000000m); break;
@@ -487,4 +567,5 @@ internal enum JsonScalarKind
     False,
     Raw,
     Utf8,
+    Utf8Number,
 }

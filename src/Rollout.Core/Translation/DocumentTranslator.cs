@@ -211,6 +211,9 @@ public sealed partial class DocumentTranslator
     [ThreadStatic]
     private static Scratch? _threadScratch;
 
+    /// <summary>The documents' escaping (property names are escaped with it once, when the mapping is compiled).</summary>
+    private static readonly System.Text.Encodings.Web.JavaScriptEncoder Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+
     private sealed class Scratch
     {
         public JsonScalar?[] Values { get; set; } = [];
@@ -223,14 +226,14 @@ public sealed partial class DocumentTranslator
         public Utf8JsonWriter Writer { get; } = new(new ArrayBufferWriter<byte>(1), new JsonWriterOptions
         {
             SkipValidation = true,
-            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            Encoder = Encoder,
         });
     }
 
     private static void WriteNode(Node node, JsonScalar?[] values, ReadOnlySpan<byte> text, Utf8JsonWriter writer)
     {
         writer.WriteStartObject();
-        foreach (var (name, child, leaf) in node.Ordered)
+        foreach (var (_, name, child, leaf) in node.Ordered)
         {
             writer.WritePropertyName(name);
             if (child is not null)
@@ -425,7 +428,8 @@ public sealed partial class DocumentTranslator
 
         public List<(string Name, Leaf Leaf)> Leaves { get; } = [];
 
-        public (string Name, Node? Child, Leaf? Leaf)[] Ordered { get; private set; } = [];
+        /// <summary>Properties in canonical order, each name escaped once (as the writer would escape it on every row).</summary>
+        public (string Name, JsonEncodedText Encoded, Node? Child, Leaf? Leaf)[] Ordered { get; private set; } = [];
 
         public Node Child(string segment)
         {
@@ -448,6 +452,7 @@ public sealed partial class DocumentTranslator
             Ordered = _children.Values.Select(c => (c.Name, (Node?)c, (Leaf?)null))
                 .Concat(Leaves.Select(l => (l.Name, (Node?)null, (Leaf?)l.Leaf)))
                 .OrderBy(e => e.Item1, StringComparer.Ordinal)
+                .Select(e => (e.Item1, JsonEncodedText.Encode(e.Item1, Encoder), e.Item2, e.Item3))
                 .ToArray();
         }
     }

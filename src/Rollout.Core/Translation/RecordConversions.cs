@@ -60,8 +60,37 @@ internal static class RecordConversions
 
     private static bool CentsToDecimal(ISourceRecord record, int ordinal, SourceValueKind kind, Utf8Text text, out JsonScalar result)
     {
-        result = kind == SourceValueKind.WholeNumber ? JsonScalar.Exact(record.GetInt64(ordinal) / 100m) : default;
-        return kind == SourceValueKind.WholeNumber;
+        result = default;
+        if (kind != SourceValueKind.WholeNumber)
+        {
+            return false;
+        }
+
+        // The text the writer gives the decimal cents / 100 with trailing zeros removed ("19.99", "19.9", "20", "-0.05"),
+        // written from the integer: decimal division and normalisation cost several times as much.
+        var cents = record.GetInt64(ordinal);
+        var magnitude = cents < 0 ? (ulong)-(cents + 1) + 1 : (ulong)cents;
+        var into = text.Reserve(24);
+        var length = 0;
+        if (cents < 0)
+        {
+            into[length++] = (byte)'-';
+        }
+
+        (magnitude / 100).TryFormat(into[length..], out var written, default, CultureInfo.InvariantCulture);
+        length += written;
+        if (magnitude % 100 is var fraction and not 0)
+        {
+            into[length++] = (byte)'.';
+            into[length++] = (byte)('0' + (fraction / 10));
+            if (fraction % 10 != 0)
+            {
+                into[length++] = (byte)('0' + (fraction % 10));
+            }
+        }
+
+        result = text.CommitNumber(length);
+        return true;
     }
 
     private static bool ToIsoDateTime(ISourceRecord record, int ordinal, SourceValueKind kind, Utf8Text text, out JsonScalar result)
@@ -72,25 +101,10 @@ internal static class RecordConversions
             return false;
         }
 
-        // The common shapes only (Conversions.TryParseIsoUtc), in ASCII without surrounding white space (nothing to trim).
-        var bytes = record.GetUtf8(ordinal);
-        if (bytes.Length is < 19 or > 64 || !Untrimmed(bytes) || !Ascii.IsValid(bytes))
-        {
-            return false;
-        }
-
-        Span<char> chars = stackalloc char[bytes.Length];
-        Ascii.ToUtf16(bytes, chars, out _);
-        if (!Conversions.TryParseIsoUtc(chars, out var instant))
-        {
-            return false;
-        }
-
-        Span<char> formatted = stackalloc char[Conversions.InstantLength];
-        var length = Conversions.FormatInstant(instant, formatted);
-        Ascii.FromUtf16(formatted[..length], text.Reserve(length), out _);
-        result = text.Commit(length);
-        return true;
+        // The common shapes only (Conversions.TryParseIsoUtc), which begin with a digit and end with a digit or Z: nothing to trim.
+        var length = Conversions.TryWriteIsoUtc(record.GetUtf8(ordinal), text.Reserve(Conversions.InstantLength));
+        result = length > 0 ? text.Commit(length) : default;
+        return length > 0;
     }
 
     private static bool MapAscii(ISourceRecord record, int ordinal, SourceValueKind kind, Utf8Text text, bool lower, out JsonScalar result)
@@ -172,6 +186,14 @@ internal sealed class Utf8Text
     public JsonScalar Commit(int count)
     {
         var value = JsonScalar.Utf8(_length, count);
+        _length += count;
+        return value;
+    }
+
+    /// <summary>Takes <paramref name="count"/> bytes written into the last <see cref="Reserve"/> as one number's JSON text.</summary>
+    public JsonScalar CommitNumber(int count)
+    {
+        var value = JsonScalar.Utf8Number(_length, count);
         _length += count;
         return value;
     }
