@@ -127,6 +127,8 @@ public sealed class EmbeddedRollout : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Telemetry.DisposeAsync();
+        SourceDatabase.CloseReaders();
+        TargetDatabase.CloseReaders();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
     }
 }

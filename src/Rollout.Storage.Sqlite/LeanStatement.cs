@@ -32,10 +32,13 @@ internal sealed class LeanStatement : IDisposable, ISourceRecord
     }
 
     /// <summary>Prepares the command's text and binds its parameters; null when a parameter has a type not bound here (long, int, string, byte[], null are).</summary>
-    public static LeanStatement? TryPrepare(SqliteCommand command)
+    public static LeanStatement? TryPrepare(SqliteCommand command) =>
+        command.Connection?.Handle is { } db ? TryPrepare(db, command) : null;
+
+    /// <summary>Prepares the command's text on <paramref name="db"/> (a connection of the engine's own, such as <see cref="SqliteDatabase.RentReader"/>) and binds its parameters; null as <see cref="TryPrepare(SqliteCommand)"/>.</summary>
+    public static LeanStatement? TryPrepare(sqlite3 db, SqliteCommand command)
     {
-        if (command.Connection?.Handle is not { } db
-            || command.Parameters.Cast<SqliteParameter>().Any(p => p.Value is not (long or int or string or byte[] or DBNull or null)))
+        if (command.Parameters.Cast<SqliteParameter>().Any(p => p.Value is not (long or int or string or byte[] or DBNull or null)))
         {
             return null;
         }

@@ -312,15 +312,15 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         if (max >= SplitHashingMinimum && Environment.ProcessorCount > 1 && await KeyAtAsync(after, max / 2 - 1, cancellationToken) is { } middle)
         {
             // The first half is bounded by the middle key (rows inserted meanwhile make it longer, never leave a gap).
-            var first = Task.Run(() => HashRangeAsync(after, middle, int.MaxValue, translator, cancellationToken), cancellationToken);
-            var second = await HashRangeAsync(middle, null, max - max / 2, translator, cancellationToken);
+            var first = Task.Run(() => HashRange(after, middle, int.MaxValue, translator, cancellationToken), cancellationToken);
+            var second = HashRange(middle, null, max - max / 2, translator, cancellationToken);
             if (await first is { } head && second is not null)
             {
                 head.AddRange(second);
                 return head;
             }
         }
-        else if (await HashRangeAsync(after, null, max, translator, cancellationToken) is { } entries)
+        else if (HashRange(after, null, max, translator, cancellationToken) is { } entries)
         {
             return entries;
         }
@@ -344,10 +344,11 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     }
 
     /// <summary>The rows after <paramref name="after"/>, up to <paramref name="upTo"/> and <paramref name="max"/> rows, hashed in place; null when the statement cannot be bound.</summary>
-    private async Task<List<SourceEntry>?> HashRangeAsync(SourceKey? after, SourceKey? upTo, int max, DocumentTranslator translator, CancellationToken cancellationToken)
+    private List<SourceEntry>? HashRange(SourceKey? after, SourceKey? upTo, int max, DocumentTranslator translator, CancellationToken cancellationToken)
     {
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
+        // A connection of its own without the per-call mutex (see SqliteDatabase.RentReader): this loop reads every column of every row.
+        using var reader = _database.RentReader();
+        using var command = new SqliteCommand();
         var where = AfterKey(command, after);
         if (upTo is not null)
         {
@@ -360,7 +361,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             {where} ORDER BY {_binaryKeys} LIMIT @n
             """;
         SqliteDatabase.Parameter(command, "@n", max);
-        using var statement = LeanStatement.TryPrepare(command);
+        using var statement = LeanStatement.TryPrepare(reader.Db, command);
         if (statement is null)
         {
             return null;

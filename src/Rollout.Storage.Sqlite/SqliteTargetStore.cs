@@ -324,11 +324,12 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         SumRangeAsync("digest", after, upTo, cancellationToken);
 
     /// <inheritdoc />
-    public async Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken)
+    public Task<UnmatchedEntries> ReadUnmatchedAsync(SourceKey? after, SourceKey? upTo, IReadOnlyList<ExpectedDigest> expected, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(expected);
-        await using var connection = await _database.OpenAsync(cancellationToken);
-        await using var command = connection.CreateCommand();
+        // Every entry of the range, column by column: on a connection without the per-call mutex (SqliteDatabase.RentReader).
+        using var reader = _database.RentReader();
+        using var command = new SqliteCommand();
         command.CommandText = $"""
             SELECT sort_key, digest, deleted, etag <> pipeline_etag, source_key, source_version, hash FROM {_documents}
             {Range(command, after, upTo)} ORDER BY sort_key
@@ -338,7 +339,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         long read = 0;
         var next = 0;
         // Through the engine's statement API: a matching row costs its sort key bytes (not copied) and three integers.
-        using var statement = LeanStatement.TryPrepare(command)!;
+        using var statement = LeanStatement.TryPrepare(reader.Db, command)!;
         while (statement.Read())
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -370,7 +371,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
                 tampered));
         }
 
-        return new UnmatchedEntries(matched, entries, read);
+        return Task.FromResult(new UnmatchedEntries(matched, entries, read));
     }
 
     /// <summary>Distinct keys per statement of <see cref="ReadKeysAsync"/> (each one a parameter; SQLite allows 32,766 per statement).</summary>

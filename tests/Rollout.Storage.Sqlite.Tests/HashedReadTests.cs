@@ -53,6 +53,23 @@ public sealed class HashedReadTests
     }
 
     [Fact]
+    public async Task A_pooled_reader_sees_every_write_committed_before_its_next_read()
+    {
+        await using var p = await Pipeline.CreateAsync(preexistingRows: 10);
+        Assert.Equal(10, await HashedCountAsync(p)); // the reader goes back to the pool warm, with no snapshot held
+
+        await p.UpsertAsync(11, 1, 100, "new");
+        await p.ExecuteSourceAsync("DELETE FROM Orders WHERE OrderId <= 3");
+
+        Assert.Equal(8, await HashedCountAsync(p));
+        p.SourceDb.CloseReaders();
+        await p.UpsertAsync(12, 1, 100, "new");
+        Assert.Equal(9, await HashedCountAsync(p));
+
+        static async Task<int> HashedCountAsync(Pipeline p) => (await p.Source.ReadHashesAsync(null, 100, p.Translator, CancellationToken.None)).Count;
+    }
+
+    [Fact]
     public void The_column_reads_go_straight_to_the_bundled_engine_where_SQLitePCLRaw_uses_it()
     {
         // The bundled e_sqlite3 is what the Microsoft.Data.Sqlite package brings on Linux, Windows and macOS: the direct
