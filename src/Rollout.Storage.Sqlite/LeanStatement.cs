@@ -129,14 +129,21 @@ internal sealed class LeanStatement : IDisposable, ISourceRecord
     public SourceValueKind KindOf(int ordinal) => (_handle != IntPtr.Zero ? NativeColumns.Type(_handle, ordinal) : raw.sqlite3_column_type(_statement, ordinal)) switch
     {
         raw.SQLITE_INTEGER => SourceValueKind.WholeNumber,
-        raw.SQLITE_TEXT => SourceValueKind.Text,
+        // Text in place needs the direct accessors (SQLitePCLRaw gives text as a string or a terminated pointer only).
+        raw.SQLITE_TEXT => _handle != IntPtr.Zero ? SourceValueKind.Text : SourceValueKind.Other,
         raw.SQLITE_NULL => SourceValueKind.Null,
         _ => SourceValueKind.Other,
     };
 
     /// <inheritdoc />
-    /// <remarks>The text's bytes as stored (the database's encoding is UTF-8; the blob accessor does not convert them).</remarks>
-    public ReadOnlySpan<byte> GetUtf8(int ordinal) => GetBlobSpan(ordinal);
+    /// <remarks>
+    /// Through <c>sqlite3_column_text</c>, which gives UTF-8 whatever the file's encoding (a UTF-16 database's text is
+    /// converted, as <see cref="GetString"/> has it converted); the blob accessor would give the stored bytes.
+    /// </remarks>
+    public ReadOnlySpan<byte> GetUtf8(int ordinal) => NativeColumns.Text(_handle, ordinal);
+
+    /// <summary>True once disposed.</summary>
+    public bool IsDisposed => _statement.IsClosed;
 
     public void Dispose() => _statement.Dispose();
 
@@ -166,6 +173,15 @@ internal static unsafe partial class NativeColumns
     public static int Type(IntPtr statement, int i) => sqlite3_column_type(statement, i);
 
     public static long Int64(IntPtr statement, int i) => sqlite3_column_int64(statement, i);
+
+    /// <summary>A text value as UTF-8 (converted from the file's encoding if need be), valid until the statement moves on.</summary>
+    public static ReadOnlySpan<byte> Text(IntPtr statement, int i)
+    {
+        // The pointer first, then the length (of the UTF-8 form the first call made), as the engine's documentation asks.
+        var text = sqlite3_column_text(statement, i);
+        var length = sqlite3_column_bytes(statement, i);
+        return text == null || length == 0 ? [] : new ReadOnlySpan<byte>(text, length);
+    }
 
     /// <summary>The value's bytes (text as stored, without conversion), valid until the statement moves on.</summary>
     public static ReadOnlySpan<byte> Blob(IntPtr statement, int i)
@@ -204,6 +220,9 @@ internal static unsafe partial class NativeColumns
 
     [LibraryImport(Library)]
     private static partial byte* sqlite3_column_blob(IntPtr statement, int i);
+
+    [LibraryImport(Library)]
+    private static partial byte* sqlite3_column_text(IntPtr statement, int i);
 
     [LibraryImport(Library)]
     private static partial int sqlite3_column_bytes(IntPtr statement, int i);

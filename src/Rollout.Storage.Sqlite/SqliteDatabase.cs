@@ -107,15 +107,34 @@ public sealed class SqliteDatabase
 
     private readonly System.Collections.Concurrent.ConcurrentBag<SQLitePCL.sqlite3> _readers = [];
 
-    /// <summary>A connection from <see cref="RentReader"/>; disposing it gives the connection back.</summary>
-    internal readonly struct ReaderLease(SqliteDatabase database, SQLitePCL.sqlite3 db) : IDisposable
+    /// <summary>
+    /// A connection from <see cref="RentReader"/>, for one statement at a time prepared through <see cref="Prepare"/>;
+    /// disposing it gives the connection back, unless that statement is still open (it would hold a read snapshot): then
+    /// the connection is closed with it.
+    /// </summary>
+    internal sealed class ReaderLease(SqliteDatabase database, SQLitePCL.sqlite3 db) : IDisposable
     {
-        public SQLitePCL.sqlite3 Db => db;
+        private LeanStatement? _statement;
+
+        /// <summary>Prepares and binds <paramref name="command"/> on this connection (see <see cref="LeanStatement.TryPrepare(SQLitePCL.sqlite3, SqliteCommand)"/>).</summary>
+        public LeanStatement? Prepare(SqliteCommand command)
+        {
+            if (_statement is { IsDisposed: false })
+            {
+                throw new InvalidOperationException("A reader runs one statement at a time: dispose the previous one first.");
+            }
+
+            return _statement = LeanStatement.TryPrepare(db, command);
+        }
 
         public void Dispose()
         {
-            // An open read would hold a snapshot: only a connection with no statement left running goes back.
-            if (database._readers.Count < MaxIdleReaders && SQLitePCL.raw.sqlite3_next_stmt(db, null) is null)
+            if (_statement is { IsDisposed: false } open)
+            {
+                open.Dispose();
+                db.Dispose();
+            }
+            else if (database._readers.Count < MaxIdleReaders)
             {
                 database._readers.Add(db);
             }

@@ -311,13 +311,26 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         ArgumentNullException.ThrowIfNull(translator);
         if (max >= SplitHashingMinimum && Environment.ProcessorCount > 1 && await KeyAtAsync(after, max / 2 - 1, cancellationToken) is { } middle)
         {
-            // The first half is bounded by the middle key (rows inserted meanwhile make it longer, never leave a gap).
+            AfterSplit?.Invoke();
+            // The first half is bounded by the middle key: rows inserted or deleted meanwhile make it longer or shorter,
+            // never leave a gap.
             var first = Task.Run(() => HashRange(after, middle, int.MaxValue, translator, cancellationToken), cancellationToken);
-            var second = HashRange(middle, null, max - max / 2, translator, cancellationToken);
+            var rest = max - max / 2;
+            var second = HashRange(middle, null, rest, translator, cancellationToken);
             if (await first is { } head && second is not null)
             {
                 head.AddRange(second);
-                return head;
+                // A batch shorter than asked means the end of the table to its reader: while the second half was full, a
+                // short total (rows of the first half deleted meanwhile) is topped up from the last key.
+                while (second is not null && second.Count == rest && head.Count < max)
+                {
+                    rest = max - head.Count;
+                    second = HashRange(head[^1].Key, null, rest, translator, cancellationToken);
+                    head.AddRange(second ?? []);
+                }
+
+                // Rows inserted into the first half meanwhile: no more than asked (the next batch starts after the last).
+                return head.Count > max ? head.GetRange(0, max) : head;
             }
         }
         else if (HashRange(after, null, max, translator, cancellationToken) is { } entries)
@@ -331,6 +344,9 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
 
     /// <summary>Batches of at least this many rows are hashed in two halves at once (<see cref="ReadHashesAsync"/>).</summary>
     internal const int SplitHashingMinimum = 2048;
+
+    /// <summary>Tests: runs between choosing a split batch's middle key and reading its halves (a concurrent writer's moment).</summary>
+    internal Action? AfterSplit { get; set; }
 
     /// <summary>The key <paramref name="offset"/> rows past <paramref name="after"/> (0: the next one), or null when there are not that many.</summary>
     private async Task<SourceKey?> KeyAtAsync(SourceKey? after, int offset, CancellationToken cancellationToken)
@@ -361,7 +377,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
             {where} ORDER BY {_binaryKeys} LIMIT @n
             """;
         SqliteDatabase.Parameter(command, "@n", max);
-        using var statement = LeanStatement.TryPrepare(reader.Db, command);
+        using var statement = reader.Prepare(command);
         if (statement is null)
         {
             return null;

@@ -339,7 +339,7 @@ public sealed class SqliteTargetStore : ITargetStore, ICheckpointStore, IDeadLet
         long read = 0;
         var next = 0;
         // Through the engine's statement API: a matching row costs its sort key bytes (not copied) and three integers.
-        using var statement = LeanStatement.TryPrepare(reader.Db, command)!;
+        using var statement = reader.Prepare(command)!;
         while (statement.Read())
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -52,6 +52,81 @@ public sealed class HashedReadTests
         Assert.Contains(all, e => e.Errors is { Count: > 0 });
     }
 
+    [Theory]
+    [InlineData("DELETE FROM Orders WHERE OrderId BETWEEN 100 AND 399")]
+    [InlineData("DELETE FROM Orders WHERE OrderId % 3 = 0")]
+    [InlineData("INSERT INTO Orders (OrderId, CustomerId, TotalCents, Status) SELECT OrderId + 1, 1, 1, 'late' FROM Orders WHERE OrderId <= 1000")]
+    public async Task A_split_batch_changed_between_its_split_and_its_reads_still_holds_as_many_rows_as_asked_without_gaps(string write)
+    {
+        await using var p = await Pipeline.CreateAsync();
+        await p.ExecuteSourceAsync("""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 9000)
+            INSERT INTO Orders (OrderId, CustomerId, TotalCents, Status) SELECT i * 2, i % 7, i, 'new' FROM n
+            """);
+        // Keys are even, 2 to 18,000: the first batch of 4,000 is split at key 4,000, and each write lands in its first half
+        // (the insert adds odd keys up to 1,001).
+        var once = write;
+        p.Source.AfterSplit = () =>
+        {
+            if (once is not null)
+            {
+                p.ExecuteSourceAsync(once).GetAwaiter().GetResult();
+                once = null;
+            }
+        };
+
+        var read = new List<SourceEntry>();
+        SourceKey? after = null;
+        while (true)
+        {
+            var batch = await p.Source.ReadHashesAsync(after, 4000, p.Translator, CancellationToken.None);
+            read.AddRange(batch);
+            if (batch.Count < 4000)
+            {
+                break; // the end of the table, as the reconciler takes a short batch
+            }
+
+            Assert.Equal(4000, batch.Count);
+            after = batch[^1].Key;
+        }
+
+        var expected = await SourceHashing.ReadAndHashAsync(p.Source, null, 100_000, p.Translator, CancellationToken.None);
+        Assert.Null(once);
+        Assert.Equal(expected.Select(e => Convert.ToHexString(e.Key.Sort)), read.Select(e => Convert.ToHexString(e.Key.Sort)));
+    }
+
+    [Fact]
+    public async Task Text_of_a_UTF16_database_hashes_in_place_as_it_does_as_objects()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "rollout-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        var path = Path.Combine(folder, "source.db");
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            // Stored as UTF-16: "中" is the bytes 2D 4E, which are also valid UTF-8 ("-N").
+            command.CommandText = """
+                PRAGMA encoding = 'UTF-16le';
+                CREATE TABLE Orders (OrderId INTEGER PRIMARY KEY, CustomerId INTEGER, TotalCents INTEGER, Status TEXT);
+                INSERT INTO Orders VALUES (1, 1, 100, '中'), (2, 2, 200, '中中'), (3, 3, 300, 'abc'), (4, 4, 400, 'Besançon 😀');
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        var spec = RolloutSpecLoader.Load(Pipeline.SpecJson).Spec!;
+        var translator = DocumentTranslator.Compile(spec);
+        var source = SqliteSourceStore.For(new SqliteDatabase(path), spec, translator);
+        await source.InitializeAsync();
+
+        var inPlace = await source.ReadHashesAsync(null, 100, translator, CancellationToken.None);
+        var asObjects = await SourceHashing.ReadAndHashAsync(source, null, 100, translator, CancellationToken.None);
+
+        Assert.Equal(4, inPlace.Count);
+        Assert.Equal(asObjects.Select(e => e.Hash), inPlace.Select(e => e.Hash));
+        Assert.All(inPlace, e => Assert.NotNull(e.Hash));
+    }
+
     [Fact]
     public async Task A_pooled_reader_sees_every_write_committed_before_its_next_read()
     {
