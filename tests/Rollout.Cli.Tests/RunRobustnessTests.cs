@@ -10,7 +10,7 @@ public sealed class RunRobustnessTests : IDisposable
 {
     private readonly RunFolder _run = new("rollout-run-robust", RunCommandTests.Spec.Replace(
         "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT1M\", \"approval\": { \"timeout\": \"PT30M\", \"onTimeout\": \"rollback\" } }",
-        "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT30M\" }", StringComparison.Ordinal));
+        "{ \"name\": \"canary\", \"exposure\": 20, \"bake\": \"PT2H\" }", StringComparison.Ordinal));
 
     public void Dispose() => _run.Dispose();
 
@@ -28,6 +28,9 @@ public sealed class RunRobustnessTests : IDisposable
         var stderr = run.StandardError.ReadToEndAsync();
         await PollAsync(async () => (await CliRunner.RunAsync("status", "--data", _run.Data)).Output.Contains("baking — phase canary", StringComparison.Ordinal), run);
 
+        // The canary bakes two minutes at --speed 60: on a loaded machine the status polls above can take seconds each,
+        // and the signal must still find the run in the phase (with a 30-second bake it once arrived after the run ended).
+        var signalled = DateTime.UtcNow;
         using (var signal = Process.Start("kill", ["-INT", run.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await signal.WaitForExitAsync();
@@ -35,7 +38,7 @@ public sealed class RunRobustnessTests : IDisposable
 
         await run.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
         var output = await stdout + await stderr;
-        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}\n{output}");
+        Assert.True(run.ExitCode == 2, $"exit {run.ExitCode}, SIGINT sent at {signalled:HH:mm:ss.f} UTC\n{output}");
         Assert.Contains("interrupted: rolling back before exiting", output, StringComparison.Ordinal);
         await using var rollout = EmbeddedRollout.Open(_run.Data, RolloutSpecLoader.Load(File.ReadAllText(_run.Spec)).Spec!, TimeProvider.System);
         var state = await rollout.Rollouts.GetStateAsync("e2e-orders", default);
