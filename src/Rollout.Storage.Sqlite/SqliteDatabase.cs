@@ -75,9 +75,10 @@ public sealed class SqliteDatabase
     /// </summary>
     internal ReaderLease RentReader()
     {
+        var generation = Volatile.Read(ref _readerGeneration);
         if (_readers.TryTake(out var idle))
         {
-            return new ReaderLease(this, idle);
+            return new ReaderLease(this, idle, generation);
         }
 
         // Opening a pooled connection first set SQLitePCLRaw's provider, in the constructor.
@@ -90,12 +91,14 @@ public sealed class SqliteDatabase
         }
 
         SQLitePCL.raw.sqlite3_busy_timeout(db, (int)Math.Min(int.MaxValue, BusyTimeout.TotalMilliseconds));
-        return new ReaderLease(this, db);
+        return new ReaderLease(this, db, generation);
     }
 
     /// <summary>Closes the idle connections of <see cref="RentReader"/> (as clearing the provider's pools does for its own).</summary>
     public void CloseReaders()
     {
+        // Connections leased before this call are closed when they come back, not pooled.
+        Interlocked.Increment(ref _readerGeneration);
         while (_readers.TryTake(out var db))
         {
             db.Dispose();
@@ -107,12 +110,18 @@ public sealed class SqliteDatabase
 
     private readonly System.Collections.Concurrent.ConcurrentBag<SQLitePCL.sqlite3> _readers = [];
 
+    /// <summary>How many times <see cref="CloseReaders"/> ran: a lease from an earlier generation is not pooled again.</summary>
+    private int _readerGeneration;
+
+    /// <summary>Idle <see cref="RentReader"/> connections (tests).</summary>
+    internal int IdleReaders => _readers.Count;
+
     /// <summary>
     /// A connection from <see cref="RentReader"/>, for one statement at a time prepared through <see cref="Prepare"/>;
     /// disposing it gives the connection back, unless that statement is still open (it would hold a read snapshot): then
     /// the connection is closed with it.
     /// </summary>
-    internal sealed class ReaderLease(SqliteDatabase database, SQLitePCL.sqlite3 db) : IDisposable
+    internal sealed class ReaderLease(SqliteDatabase database, SQLitePCL.sqlite3 db, int generation) : IDisposable
     {
         private LeanStatement? _statement;
 
@@ -134,7 +143,7 @@ public sealed class SqliteDatabase
                 open.Dispose();
                 db.Dispose();
             }
-            else if (database._readers.Count < MaxIdleReaders)
+            else if (generation == Volatile.Read(ref database._readerGeneration) && database._readers.Count < MaxIdleReaders)
             {
                 database._readers.Add(db);
             }

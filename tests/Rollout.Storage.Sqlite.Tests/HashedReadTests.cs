@@ -145,6 +145,26 @@ public sealed class HashedReadTests
     }
 
     [Fact]
+    public async Task A_reader_leased_before_CloseReaders_is_closed_when_it_comes_back()
+    {
+        await using var p = await Pipeline.CreateAsync(preexistingRows: 10);
+        var db = p.SourceDb;
+        db.CloseReaders();
+
+        using (db.RentReader())
+        {
+        }
+
+        Assert.Equal(1, db.IdleReaders); // given back warm
+
+        var leased = db.RentReader();
+        db.CloseReaders();
+        leased.Dispose();
+
+        Assert.Equal(0, db.IdleReaders);
+    }
+
+    [Fact]
     public void The_column_reads_go_straight_to_the_bundled_engine_where_SQLitePCLRaw_uses_it()
     {
         // The bundled e_sqlite3 is what the Microsoft.Data.Sqlite package brings on Linux, Windows and macOS: the direct
