@@ -175,22 +175,15 @@ internal static unsafe partial class NativeColumns
     public static long Int64(IntPtr statement, int i) => sqlite3_column_int64(statement, i);
 
     /// <summary>A text value as UTF-8 (converted from the file's encoding if need be), valid until the statement moves on.</summary>
-    public static ReadOnlySpan<byte> Text(IntPtr statement, int i)
-    {
-        // The pointer first, then the length (of the UTF-8 form the first call made), as the engine's documentation asks.
-        var text = sqlite3_column_text(statement, i);
-        var length = sqlite3_column_bytes(statement, i);
-        return text == null || length == 0 ? [] : new ReadOnlySpan<byte>(text, length);
-    }
+    /// <remarks>The pointer is read before the length (of the UTF-8 form that call made), as the engine's documentation asks.</remarks>
+    public static ReadOnlySpan<byte> Text(IntPtr statement, int i) => Bytes(sqlite3_column_text(statement, i), statement, i);
 
     /// <summary>The value's bytes (text as stored, without conversion), valid until the statement moves on.</summary>
-    public static ReadOnlySpan<byte> Blob(IntPtr statement, int i)
-    {
-        // The pointer first, then the length, as the engine's documentation asks.
-        var bytes = sqlite3_column_blob(statement, i);
-        var length = sqlite3_column_bytes(statement, i);
-        return bytes == null || length == 0 ? [] : new ReadOnlySpan<byte>(bytes, length);
-    }
+    public static ReadOnlySpan<byte> Blob(IntPtr statement, int i) => Bytes(sqlite3_column_blob(statement, i), statement, i);
+
+    /// <summary>The column's bytes at <paramref name="pointer"/> (just read for it), with their length read after it.</summary>
+    private static ReadOnlySpan<byte> Bytes(byte* pointer, IntPtr statement, int i) =>
+        sqlite3_column_bytes(statement, i) is var length and > 0 && pointer != null ? new ReadOnlySpan<byte>(pointer, length) : [];
 
     /// <remarks>
     /// First read when a <see cref="LeanStatement"/> is prepared, on an open connection, so SQLitePCLRaw's provider is set.

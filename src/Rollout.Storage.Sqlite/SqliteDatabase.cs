@@ -71,7 +71,8 @@ public sealed class SqliteDatabase
     /// row in a <c>perf</c> profile; a connection used by one thread at a time needs none. Dispose the lease to give the
     /// connection back (after its statements): up to <see cref="MaxIdleReaders"/> are kept open with their page caches
     /// warm (a fresh one costs about a millisecond to open and parse the schema, and reads its pages again), until
-    /// <see cref="CloseReaders"/>. A reader has the busy timeout but none of the session pragmas, which concern writes.
+    /// <see cref="CloseReaders"/>. A reader has the busy timeout but none of the session pragmas (durability, foreign keys
+    /// and triggers concern writes; its page cache is SQLite's default size).
     /// </summary>
     internal ReaderLease RentReader()
     {

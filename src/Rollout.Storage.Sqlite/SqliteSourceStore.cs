@@ -289,12 +289,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
     {
         await using var connection = await _database.OpenAsync(cancellationToken);
         await using var command = connection.CreateCommand();
-        command.CommandText = $"""
-            SELECT {_selectColumns}, COALESCE(c.version, 0)
-            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-            {AfterKey(command, afterKey)} ORDER BY {_binaryKeys} LIMIT @n
-            """;
-        SqliteDatabase.Parameter(command, "@n", batchSize);
+        SnapshotBatch(command, afterKey, null, batchSize);
         return await ReadSnapshotRowsAsync(command, cancellationToken);
     }
 
@@ -365,18 +360,7 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         // A connection of its own without the per-call mutex (see SqliteDatabase.RentReader): this loop reads every column of every row.
         using var reader = _database.RentReader();
         using var command = new SqliteCommand();
-        var where = AfterKey(command, after);
-        if (upTo is not null)
-        {
-            where = (where.Length == 0 ? "WHERE " : where + " AND ") + KeyBound(command, upTo, "<=", "@u");
-        }
-
-        command.CommandText = $"""
-            SELECT {_selectColumns}, COALESCE(c.version, 0)
-            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
-            {where} ORDER BY {_binaryKeys} LIMIT @n
-            """;
-        SqliteDatabase.Parameter(command, "@n", max);
+        SnapshotBatch(command, after, upTo, max);
         using var statement = reader.Prepare(command);
         if (statement is null)
         {
@@ -399,6 +383,26 @@ public sealed class SqliteSourceStore : IChangeFeed, IReconcileSource
         }
 
         return entries;
+    }
+
+    /// <summary>
+    /// Sets <paramref name="command"/> to read up to <paramref name="max"/> rows (every mapped column and the version) after
+    /// <paramref name="after"/> and up to <paramref name="upTo"/>, in key order: a batch of <see cref="ReadBatchAsync"/>.
+    /// </summary>
+    private void SnapshotBatch(SqliteCommand command, SourceKey? after, SourceKey? upTo, int max)
+    {
+        var where = AfterKey(command, after);
+        if (upTo is not null)
+        {
+            where = (where.Length == 0 ? "WHERE " : where + " AND ") + KeyBound(command, upTo, "<=", "@u");
+        }
+
+        command.CommandText = $"""
+            SELECT {_selectColumns}, COALESCE(c.version, 0)
+            FROM {_table} s LEFT JOIN {_changeTable} c ON {_joinOnKeys}
+            {where} ORDER BY {_binaryKeys} LIMIT @n
+            """;
+        SqliteDatabase.Parameter(command, "@n", max);
     }
 
     /// <inheritdoc />

@@ -420,15 +420,17 @@ public static class Conversions
         int fraction = 0, n = 0;
         if (rest.Length > 0 && Is(rest[0], '.'))
         {
-            while (1 + n < rest.Length && Number(rest.Slice(1 + n, 1), out _))
+            while (1 + n < rest.Length && Digit(rest[1 + n]) >= 0)
             {
                 n++;
             }
 
-            if (n is < 1 or > 7 || !Number(rest.Slice(1, n), out fraction))
+            if (n is < 1 or > 7)
             {
                 return false;
             }
+
+            Number(rest.Slice(1, n), out fraction);
 
             rest = rest[(1 + n)..];
         }
@@ -443,14 +445,17 @@ public static class Conversions
 
         static bool Is(T c, char expected) => int.CreateTruncating(c) == expected;
 
+        // An ASCII digit's value, else -1.
+        static int Digit(T c) => int.CreateTruncating(c) - '0' is var d and >= 0 and <= 9 ? d : -1;
+
         // ASCII digits only: no sign, no white space (the fields are 1 to 7 characters, so never past int's range).
         static bool Number(ReadOnlySpan<T> digits, out int value)
         {
             value = 0;
             foreach (var c in digits)
             {
-                var digit = int.CreateTruncating(c) - '0';
-                if ((uint)digit > 9)
+                var digit = Digit(c);
+                if (digit < 0)
                 {
                     return false;
                 }

@@ -290,7 +290,7 @@ public sealed partial class DocumentTranslator
                         return false;
                     }
 
-                    text.Append(Conversions.Natural(raw!, out var scalar, out var unconvertible)
+                    text.Append(Conversions.Natural(raw!, out var scalar, out string? _)
                         ? scalar.AsText([])
                         : System.Convert.ToString(raw, System.Globalization.CultureInfo.InvariantCulture));
                 }

@@ -131,8 +131,7 @@ internal static class RecordConversions
     private static bool Trim(ISourceRecord record, int ordinal, SourceValueKind kind, Utf8Text text, out JsonScalar result)
     {
         result = default;
-        var bytes = kind == SourceValueKind.Text ? record.GetUtf8(ordinal) : default;
-        return kind == SourceValueKind.Text && Untrimmed(bytes) && Copy(bytes, text, out result);
+        return kind == SourceValueKind.Text && record.GetUtf8(ordinal) is var bytes && Untrimmed(bytes) && Copy(bytes, text, out result);
     }
 
     /// <summary>
